@@ -37,4 +37,12 @@ d = { 'settings': { 'branch': 'main',
                                   'sermeta.features.feature_names': ('features.html#feature_names', 'sermeta/features.py'),
                                   'sermeta.features.features_cli': ('features.html#features_cli', 'sermeta/features.py'),
                                   'sermeta.features.is09_config_text': ('features.html#is09_config_text', 'sermeta/features.py'),
-                                  'sermeta.features.read_audio': ('features.html#read_audio', 'sermeta/features.py')}}}
+                                  'sermeta.features.read_audio': ('features.html#read_audio', 'sermeta/features.py')},
+            'sermeta.folds': { 'sermeta.folds.Fold': ('folds.html#fold', 'sermeta/folds.py'),
+                               'sermeta.folds.Fold.__repr__': ('folds.html#fold.__repr__', 'sermeta/folds.py'),
+                               'sermeta.folds.Normaliser': ('folds.html#normaliser', 'sermeta/folds.py'),
+                               'sermeta.folds.Normaliser.__call__': ('folds.html#normaliser.__call__', 'sermeta/folds.py'),
+                               'sermeta.folds.Normaliser.fit': ('folds.html#normaliser.fit', 'sermeta/folds.py'),
+                               'sermeta.folds.fold_normaliser': ('folds.html#fold_normaliser', 'sermeta/folds.py'),
+                               'sermeta.folds.make_folds': ('folds.html#make_folds', 'sermeta/folds.py'),
+                               'sermeta.folds.validation_speakers': ('folds.html#validation_speakers', 'sermeta/folds.py')}}}
