@@ -1,0 +1,24 @@
+"Shared test setup: the tests folder on sys.path (for `iemocap_fixture`), and the real EmoDB location."
+import sys
+from pathlib import Path
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+if str(TESTS) not in sys.path: sys.path.insert(0, str(TESTS))
+
+# CI runs in a fresh clone with shared/ beside the repository: <repo>/../shared/data/emodb
+EMODB = Path(__file__).resolve().parents[2]/'shared'/'data'/'emodb'
+
+
+@pytest.fixture(scope='session')
+def emodb_root():
+    "The real Berlin EmoDB release files; skip where they are absent."
+    if not (EMODB/'erkennung.txt').is_file(): pytest.skip(f'EmoDB not found at {EMODB}')
+    return EMODB
+
+
+@pytest.fixture(scope='session')
+def iemocap_tree(tmp_path_factory):
+    "A read-only IEMOCAP tree shared by the tests that do not change it: (root, truth)."
+    from iemocap_fixture import write_iemocap_tree
+    return write_iemocap_tree(tmp_path_factory.mktemp('iemocap'))
