@@ -310,7 +310,6 @@ def test_table1_counts(emodb_root):
     assert len(t) == 11
 
 
-@pytest.mark.xfail(reason="table1_cli passes classes='all' on to table1, which reads it as the list ['a', 'l', 'l']", strict=True)
 def test_table1_cli_all_classes(emodb_root, tmp_path):
     table1_cli(corpus='emodb', root=str(emodb_root), classes='all', out=str(tmp_path/'t.csv'))
     t = pd.read_csv(tmp_path/'t.csv', index_col=0)
@@ -336,8 +335,6 @@ def test_synthetic_loader_adds_true_label(fresh_tree):
     assert df.true_label.tolist() == df.label.map(flip).tolist()
 
 
-@pytest.mark.xfail(strict=True, reason='load_synthetic merges synthetic_truth.csv with how=left: an utterance without a '
-                                       'truth row silently gets true_label NaN')
 def test_synthetic_loader_refuses_incomplete_truth(fresh_tree):
     root, truth = fresh_tree
     truth.assign(true_label=truth.label.fillna('neutral'))[['utt_id', 'true_label']].iloc[1:].to_csv(

@@ -94,8 +94,6 @@ def test_cache_key_is_the_content(few, tmp_path, monkeypatch):
     assert json.loads((cache/'index.json').read_text())[str(copy.resolve())][2] != index[str(src.resolve())][2]
 
 
-@pytest.mark.xfail(strict=True, reason='a path missing from the index is extracted again even when its content key is '
-                                       'already cached: moving or renaming a corpus reruns openSMILE on every file')
 def test_cache_hit_for_moved_file_skips_opensmile(few, tmp_path, monkeypatch):
     src = Path(few.path[0])
     a = extract_features(_table([src]), cache_dir=tmp_path/'cache', n_jobs=1, progress=False)[src.stem]
@@ -127,8 +125,6 @@ def test_interrupted_run_keeps_what_it_computed(few, tmp_path, monkeypatch):
     _keeps_first_two(few, tmp_path/'cache', monkeypatch)
 
 
-@pytest.mark.xfail(strict=True, reason='with n_jobs > 1, ex.map(chunksize=4) returns a chunk whole or not at all: '
-                                       'the files computed with the corrupt one in its chunk are lost')
 def test_interrupted_parallel_run_keeps_what_it_computed(few, tmp_path, monkeypatch):
     table, bad = _corrupt_third(few, tmp_path)
     with pytest.raises(ValueError, match=re.escape(f'{bad}: cannot read audio')):
