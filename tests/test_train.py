@@ -1,0 +1,198 @@
+"""The trainer: mechanics of Alg. 1, determinism, resuming after a real SIGKILL, and bad input."""
+import dataclasses, json, os, signal, subprocess, sys, textwrap, time
+from pathlib import Path
+import numpy as np, pandas as pd, pytest, torch
+from sermeta.core import CLASSES
+from sermeta.folds import make_folds
+from sermeta.meta import LabelWeightState
+from sermeta.methods import METHODS, get_method
+from sermeta.model import EmotionClassifier
+from sermeta.train import train_fold, NonFiniteLoss
+from sermeta.experiment import run_method
+from tiny_data import tiny_corpus, tiny_config
+
+CL = list(CLASSES)
+
+
+@pytest.fixture(scope='module')
+def tiny():
+    return tiny_corpus()
+
+
+def _fold(table, i=0): return make_folds(table, classes=CL)[i]
+
+
+def test_padding_does_not_change_the_output():
+    torch.manual_seed(1)
+    m = EmotionClassifier().eval()
+    x = torch.randn(4, 80, 32)
+    lengths = torch.tensor([80, 33, 57, 5])
+    full = m(x, lengths)
+    for b in range(4):
+        alone = m(x[b:b + 1, :lengths[b]], lengths[b:b + 1])
+        assert torch.allclose(full[b], alone[0], atol=1e-5)
+    x2 = x.clone(); x2[1, 33:] = 1e4  # garbage in the padding
+    assert torch.allclose(m(x2, lengths), full, atol=1e-5)
+    _, alpha = m(x, lengths, return_attention=True)
+    assert alpha[3, 5:].abs().max() == 0
+
+
+def test_lw_step_mechanics():
+    st = LabelWeightState.init(torch.tensor([0, 0, 1, 2]), 4)
+    logy = torch.log(torch.tensor([[.85, .05, .05, .05], [.1, .1, .7, .1], [.05, .85, .05, .05], [.2, .2, .2, .4]]))
+    s0 = st.targets.clone()
+    for _ in range(3):
+        st.step(logy, lr_label=1.0, lr_weight=0.1)
+        assert (st.weights > 0).all()
+        assert abs(st.weights.mean().item() - 1) < 1e-6
+    # utterance 1 (gold 0, predicted 2): its target moves toward 2 and its weight rises above utterance 0's
+    assert st.targets[1, 2] > s0[1, 2] and st.targets[1, 0] < s0[1, 0]
+    assert st.weights[1] > st.weights[0]
+
+
+def test_same_seed_same_metrics(tiny, tmp_path):
+    table, feats = tiny
+    f = _fold(table)
+    a = train_fold(f, table, feats, 'Lw', tiny_config(), tmp_path / 'a', classes=CL, progress=False)
+    b = train_fold(f, table, feats, 'Lw', tiny_config(), tmp_path / 'b', classes=CL, progress=False)
+    assert a['WA'] == b['WA'] and a['UA'] == b['UA']
+    pa, pb = (pd.read_csv(tmp_path / d / 'predictions.csv') for d in 'ab')
+    pd.testing.assert_frame_equal(pa, pb)
+    la, lb = (pd.read_csv(tmp_path / d / 'learned.csv') for d in 'ab')
+    pd.testing.assert_frame_equal(la, lb)
+
+
+def test_frozen_l_and_w_equals_baseline(tiny, tmp_path):
+    """The alternating machinery with l and w frozen trains exactly the baseline."""
+    table, feats = tiny
+    f = _fold(table, 2)
+    frozen = dataclasses.replace(METHODS['Lw'], name='Lw_frozen', targets='gold')
+    cfg = tiny_config(lr_label=0.0, lr_weight=0.0)
+    train_fold(f, table, feats, 'baseline', cfg, tmp_path / 'base', classes=CL, progress=False)
+    train_fold(f, table, feats, frozen, cfg, tmp_path / 'frozen', classes=CL, progress=False)
+    pb, pf = (pd.read_csv(tmp_path / d / 'predictions.csv') for d in ('base', 'frozen'))
+    pd.testing.assert_frame_equal(pb, pf)
+    lf = pd.read_csv(tmp_path / 'frozen' / 'learned.csv')
+    assert np.allclose(lf.w, lf.w_init) and (lf.learned == lf.gold).all()
+
+
+def test_lw_moves_labels_and_weights(tiny, tmp_path):
+    table, feats = tiny
+    train_fold(_fold(table), table, feats, 'Lw', tiny_config(lr_label=3.0, lr_weight=0.5), tmp_path, classes=CL, progress=False)
+    le = pd.read_csv(tmp_path / 'learned.csv')
+    assert abs(le.w.mean() - 1) < 1e-5 and (le.w > 0).all()
+    assert not np.allclose(le.w, le.w_init)
+    hist = pd.read_csv(tmp_path / 'history.csv')
+    assert (hist.seconds_lw > 0).all()
+
+
+def test_every_method_runs(tiny, tmp_path):
+    table, feats = tiny
+    for name in METHODS:
+        m = train_fold(_fold(table, 1), table, feats, name, tiny_config(max_epochs=2, patience=1), tmp_path / name, classes=CL, progress=False)
+        assert 0 <= m['UA'] <= 100
+        assert (tmp_path / name / 'done').is_file()
+    # pretrain: a pretrain phase then a main phase in the history
+    h = pd.read_csv(tmp_path / 'Lw_pretrained' / 'history.csv')
+    assert list(dict.fromkeys(h.phase)) == ['pretrain', 'main']
+
+
+def test_run_method_pools_and_skips_finished_folds(tiny, tmp_path):
+    table, feats = tiny
+    cfg = tiny_config(max_epochs=2)
+    m = run_method(table, feats, 'baseline', cfg, tmp_path, classes=CL, folds='0,1', progress=False)
+    assert m['folds'] == [0, 1]
+    preds = pd.read_csv(tmp_path / 'predictions.csv')
+    assert set(preds.fold) == {0, 1} and {'utt_id', 'gold', 'pred', 'prob_anger'} <= set(preds.columns)
+    stamp = (tmp_path / 'fold0' / 'metrics.json').stat().st_mtime_ns
+    run_method(table, feats, 'baseline', cfg, tmp_path, classes=CL, folds='0', progress=False)
+    assert (tmp_path / 'fold0' / 'metrics.json').stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match='another setup'):
+        run_method(table, feats, 'baseline', tiny_config(max_epochs=3), tmp_path, classes=CL, folds='0', progress=False)
+
+
+_KILL_SCRIPT = textwrap.dedent('''
+    import sys, time
+    sys.path.insert(0, {tests!r})
+    from tiny_data import tiny_corpus, tiny_config
+    from sermeta.folds import make_folds
+    from sermeta.train import train_fold
+    import sermeta.train as T
+    table, feats = tiny_corpus()
+    slow = sys.argv[2] == 'slow'
+    if slow:  # give the parent time to kill us after a checkpoint
+        orig = T.save_checkpoint
+        def save(*a, **k):
+            orig(*a, **k); print('checkpoint', flush=True); time.sleep(0.5)
+        T.save_checkpoint = save
+    f = make_folds(table, classes=['happiness', 'sadness', 'neutral', 'anger'])[0]
+    train_fold(f, table, feats, 'Lw', tiny_config(max_epochs=8, patience=8), sys.argv[1],
+               classes=['happiness', 'sadness', 'neutral', 'anger'], progress=False)
+''')
+
+
+def test_resume_after_sigkill_gives_identical_results(tmp_path):
+    script = tmp_path / 'run.py'
+    script.write_text(_KILL_SCRIPT.format(tests=str(Path(__file__).parent)))
+    subprocess.run([sys.executable, str(script), str(tmp_path / 'clean'), 'fast'], check=True)
+    p = subprocess.Popen([sys.executable, str(script), str(tmp_path / 'killed'), 'slow'], stdout=subprocess.PIPE, text=True)
+    seen = 0
+    for line in p.stdout:
+        seen += line.startswith('checkpoint')
+        if seen == 3: p.send_signal(signal.SIGKILL); break
+    p.wait()
+    assert p.returncode == -signal.SIGKILL
+    assert not (tmp_path / 'killed' / 'done').exists() and (tmp_path / 'killed' / 'checkpoint.pt').exists()
+    subprocess.run([sys.executable, str(script), str(tmp_path / 'killed'), 'fast'], check=True)
+    for f in ('predictions.csv', 'learned.csv'):
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / 'clean' / f), pd.read_csv(tmp_path / 'killed' / f))
+    a, b = (json.loads((tmp_path / d / 'metrics.json').read_text()) for d in ('clean', 'killed'))
+    assert (a['WA'], a['UA'], a['best_epoch']) == (b['WA'], b['UA'], b['best_epoch'])
+
+
+def test_resume_with_other_config_is_refused(tiny, tmp_path):
+    table, feats = tiny
+    f = _fold(table)
+    assert train_fold(f, table, feats, 'Lw', tiny_config(), tmp_path, classes=CL, progress=False, max_epochs_run=1) is None
+    with pytest.raises(ValueError, match=r"cannot resume: it was made with another config.*'lr'"):
+        train_fold(f, table, feats, 'Lw', tiny_config(lr=1e-2), tmp_path, classes=CL, progress=False)
+    with pytest.raises(ValueError, match="cannot resume: it was made with method 'Lw'"):
+        train_fold(f, table, feats, 'L', tiny_config(), tmp_path, classes=CL, progress=False)
+
+
+def test_bad_input(tiny, tmp_path):
+    table, feats = tiny
+    f = _fold(table)
+    with pytest.raises(ValueError, match="unknown method 'LW'"):
+        get_method('LW')
+    with pytest.raises(ValueError, match="have no utterance of class"):
+        make_folds(table[~((table.label == 'anger') & ~table.speaker.isin(['spk0']))], classes=CL)
+    bad = dict(feats); bad[f.train_ids[0]] = np.zeros((0, 32), np.float32)
+    with pytest.raises(ValueError, match='empty feature matrix'):
+        train_fold(f, table, bad, 'baseline', tiny_config(), tmp_path / 'e', classes=CL, progress=False)
+    novotes = table.drop(columns=[c for c in table.columns if c.startswith('votes_')])
+    with pytest.raises(ValueError, match='soft_target needs annotator votes'):
+        train_fold(f, novotes, feats, 'soft_target', tiny_config(), tmp_path / 'v', classes=CL, progress=False)
+
+
+def test_nan_loss_stops_with_epoch_and_utterances(tiny, tmp_path, monkeypatch):
+    import sermeta.train as T
+    table, feats = tiny
+    f = _fold(table)
+    train_fold(f, table, feats, 'baseline', tiny_config(max_epochs=6), tmp_path, classes=CL, progress=False, max_epochs_run=2)
+    ck = (tmp_path / 'checkpoint.pt').read_bytes()
+    orig = T.weighted_soft_loss
+    def poisoned(logits, targets, weights):
+        out = orig(logits, targets, weights).clone(); out[1] = float('nan'); return out
+    monkeypatch.setattr(T, 'weighted_soft_loss', poisoned)
+    with pytest.raises(NonFiniteLoss, match=r"fold 0, main epoch 3: non-finite loss in the batch of \['spk\d_\d+'\]"):
+        train_fold(f, table, feats, 'baseline', tiny_config(max_epochs=6), tmp_path, classes=CL, progress=False)
+    assert (tmp_path / 'checkpoint.pt').read_bytes() == ck  # the last good checkpoint is kept
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason='root can write anywhere')
+def test_unwritable_output(tiny, tmp_path):
+    table, feats = tiny
+    ro = tmp_path / 'ro'; ro.mkdir(); ro.chmod(0o500)
+    with pytest.raises(PermissionError, match='not writable'):
+        train_fold(_fold(table), table, feats, 'baseline', tiny_config(), ro / 'x', classes=CL, progress=False)
