@@ -1,0 +1,21 @@
+# sermeta: the two commands of the README, and what they need.
+PY ?= python3
+SCALE ?= 0.1
+
+.PHONY: install reproduce test check-sync
+
+install:  ## the CPU build of torch first, so nothing pulls the CUDA one; then sermeta with its dev tools
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev]"
+
+reproduce: install  ## the main job on the embedded synthetic corpus
+	sermeta_reproduce --scale $(SCALE)
+
+test: install  ## every notebook's checks, then the pytest suite
+	nbdev_test --n_workers 1
+	$(PY) -m pytest -q tests
+
+check-sync:  ## notebooks are clean and sermeta/ is exactly what they export
+	nbdev_clean --fname nbs
+	nbdev_export
+	git diff --exit-code --stat -- nbs sermeta || (echo "nbs/ and sermeta/ are out of sync: run nbdev_clean && nbdev_export and commit both"; exit 1)
