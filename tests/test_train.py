@@ -195,3 +195,20 @@ def test_unwritable_output(tiny, tmp_path):
     (tmp_path / 'afile').write_text('x')  # a folder cannot be made under a file, even by root
     with pytest.raises(PermissionError, match='cannot create the output folder'):
         train_fold(_fold(table), table, feats, 'baseline', tiny_config(), tmp_path / 'afile' / 'run', classes=CL, progress=False)
+
+
+def test_grid_in_processes_matches_sequential(tiny, tmp_path):
+    """Folds trained in 2 worker processes (1 thread each) give the files of a sequential 1-thread run."""
+    from sermeta.experiment import run_grid
+    table, feats = tiny
+    cfg = tiny_config(max_epochs=3)
+    runs = lambda root: [('baseline', cfg, root / 'baseline'), ('Lw', cfg, root / 'Lw')]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try: seq = run_grid(table, feats, runs(tmp_path / 'seq'), classes=CL, folds='0,1', progress=False)
+    finally: torch.set_num_threads(threads)
+    par = run_grid(table, feats, runs(tmp_path / 'par'), classes=CL, folds='0,1', jobs=2, progress=False)
+    assert [m['WA'] for m in seq] == [m['WA'] for m in par]
+    for m in ('baseline', 'Lw'):
+        for f in ('predictions.csv', 'learned.csv'):
+            pd.testing.assert_frame_equal(pd.read_csv(tmp_path / 'seq' / m / f), pd.read_csv(tmp_path / 'par' / m / f))
