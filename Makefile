@@ -6,7 +6,7 @@ SCALE ?= 0.1
 
 install:  ## the CPU build of torch first, so nothing pulls the CUDA one; then sermeta with its dev tools
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,ray]"
 
 reproduce: install  ## the main job on the embedded synthetic corpus
 	sermeta_reproduce --scale $(SCALE)

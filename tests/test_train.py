@@ -212,3 +212,23 @@ def test_grid_in_processes_matches_sequential(tiny, tmp_path):
     for m in ('baseline', 'Lw'):
         for f in ('predictions.csv', 'learned.csv'):
             pd.testing.assert_frame_equal(pd.read_csv(tmp_path / 'seq' / m / f), pd.read_csv(tmp_path / 'par' / m / f))
+
+
+def test_grid_on_local_ray_matches_local_executor(tiny, tmp_path):
+    """The same small grid through a local Ray instance gives the local executor's metrics and files."""
+    ray = pytest.importorskip('ray')
+    from sermeta.experiment import run_grid
+    table, feats = tiny
+    cfg = tiny_config(max_epochs=3)
+    runs = lambda root: [('Lw', cfg, root / 'Lw')]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try: local = run_grid(table, feats, runs(tmp_path / 'local'), classes=CL, folds='0,3', progress=False)
+    finally: torch.set_num_threads(threads)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try: remote = run_grid(table, feats, runs(tmp_path / 'ray'), classes=CL, folds='0,3', jobs=2, executor='ray', progress=False)
+    finally: ray.shutdown()
+    assert local[0]['WA'] == remote[0]['WA'] and local[0]['folds'] == remote[0]['folds'] == [0, 3]
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / 'local/Lw/predictions.csv'), pd.read_csv(tmp_path / 'ray/Lw/predictions.csv'))
+    with pytest.raises(ValueError, match="unknown executor 'dask'"):
+        run_grid(table, feats, runs(tmp_path / 'x'), classes=CL, executor='dask')

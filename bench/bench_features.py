@@ -1,0 +1,38 @@
+"""Feature extraction speed: openSMILE alone, sermeta's first run (1 and all cores), and the cached rerun.
+
+Prints seconds and real-time factors on Berlin EmoDB (all 535 files, 24.8 min of audio by default),
+and the ratio cached rerun / first run. Not a test: it prints figures.
+
+    python bench/bench_features.py [--root ../shared/data/emodb]
+"""
+import argparse, os, platform, tempfile, time
+import numpy as np, soundfile as sf, torch
+from sermeta.corpora import load_corpus
+from sermeta.features import extract_features, _smile
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--root', default='../shared/data/emodb')
+    a = ap.parse_args()
+    print(f"machine: {os.cpu_count()} cores, {platform.machine()}, torch {torch.__version__}")
+    table = load_corpus('emodb', a.root, classes='all')
+    audio = [sf.read(p, dtype='float32')[0] for p in table.path]
+    seconds = sum(len(x) for x in audio) / 16000
+    smile = _smile(); smile.process_signal(audio[0], 16000)
+    t = time.perf_counter()
+    for x in audio: smile.process_signal(x, 16000)
+    raw = time.perf_counter() - t
+    print(f"{len(table)} files, {seconds / 60:.1f} min of audio")
+    print(f"openSMILE alone, 1 core: {raw:.2f} s, {seconds / raw:.0f}x real time")
+    for jobs in (1, os.cpu_count()):
+        with tempfile.TemporaryDirectory() as cache:
+            t = time.perf_counter(); extract_features(table, cache_dir=cache, n_jobs=jobs, progress=False); first = time.perf_counter() - t
+            t = time.perf_counter(); extract_features(table, cache_dir=cache, progress=False); again = time.perf_counter() - t
+        print(f"sermeta first run, {jobs} process(es): {first:.2f} s, {seconds / first:.0f}x real time "
+              f"({seconds / first / jobs:.0f}x per core; {100 * (1 - raw / (first * jobs)):.0f}% lost to sermeta per core)")
+        print(f"cached rerun: {again:.3f} s, ratio to first run {again / first:.4f}")
+
+
+if __name__ == '__main__':
+    main()
