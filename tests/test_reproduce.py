@@ -1,11 +1,11 @@
 """The main job end to end on a tiny synthetic corpus: generate, extract, Table 1, train, summarize."""
-import pandas as pd, pytest
+import nbformat, pandas as pd, pytest
 from sermeta.reproduce import reproduce, summarize_runs
 from sermeta.core import CLASSES
 
 
 def test_reproduce_end_to_end(tmp_path, capsys):
-    s = reproduce('synthetic', scale=0.02, methods=['baseline', 'Lw'], quick=True, folds='0',
+    s = reproduce('synthetic', scale=0.02, methods=['baseline', 'Lw'], quick=True, folds='0', reports_dir=tmp_path / 'reports',
                   runs=tmp_path / 'runs', data_dir=tmp_path / 'data', cache_dir=tmp_path / 'cache', progress=False)
     out = capsys.readouterr().out
     assert 'Total' in out and 'synthetic Lw' in out
@@ -15,9 +15,22 @@ def test_reproduce_end_to_end(tmp_path, capsys):
     assert 0 <= s.loc['Lw', 'fix_recall'] <= 100
     # a rerun trains nothing: the fold folders are finished
     stamp = (tmp_path / 'runs/synthetic/Lw/seed0/fold0/done').stat().st_mtime_ns
-    reproduce('synthetic', scale=0.02, methods=['Lw'], quick=True, folds='0', runs=tmp_path / 'runs',
+    reproduce('synthetic', scale=0.02, methods=['Lw'], quick=True, folds='0', runs=tmp_path / 'runs', reports=False,
               data_dir=tmp_path / 'data', cache_dir=tmp_path / 'cache', progress=False)
     assert (tmp_path / 'runs/synthetic/Lw/seed0/fold0/done').stat().st_mtime_ns == stamp
+    # every report notebook ran in smoke mode and wrote its files, each of which parses
+    rep = tmp_path / 'reports' / 'synthetic'
+    for name in ('table1_and_model', 'table2', 'learned', 'balanced'):
+        assert 'SMOKE RUN' in (rep / 'html' / f'{name}.html').read_text()
+        nbformat.validate(nbformat.read(rep / 'notebooks' / f'{name}.ipynb', as_version=4))
+    for name in ('table1', 'table1_paper', 'table2', 'table2_vs_truth', 'table3', 'table4', 'balanced_wa_ua', 'truth_label_fixes'):
+        assert len(pd.read_csv(rep / f'{name}.csv')) > 0 and (rep / f'{name}.md').read_text().startswith('|')
+    for name in ('figure1_model', 'figure2_framework', 'figure3_label_updates', 'figure4_label_updates_balanced',
+                 'truth_gold_vs_true', 'truth_learned_vs_true'):
+        assert (rep / f'{name}.png').read_bytes()[:4] == b'\x89PNG' and len(pd.read_csv(rep / f'{name}.csv')) > 0
+    t2 = pd.read_csv(rep / 'table2.csv', index_col=0)
+    assert t2.loc['Lw', 'paper_WA'] == 65.9 and bool(t2.loc['cycle_gan', 'quoted'])
+    assert set(pd.read_csv(rep / 'table1.csv').columns) >= {'speaker', 'happiness', 'anger'}
 
 
 def test_summary_without_runs_says_what_to_run(tmp_path):
