@@ -23,7 +23,7 @@ def test_model_file_loads_with_weights_only_and_predicts(model):
     m, norm, classes = load_model(path)
     assert not m.training and norm.mean.shape == (32,)
     pr = predict_files(path, list(tab.path[:4]))
-    assert np.allclose(pr.filter(like='prob_').sum(1), 1, atol=1e-5)
+    assert np.allclose(pr.filter(like='prob_').sum(axis=1), 1, atol=1e-5)
     assert set(pr.pred) <= set(classes)
 
 
