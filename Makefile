@@ -9,7 +9,7 @@ install:  ## the CPU build of torch first, so nothing pulls the CUDA one; then s
 	$(PY) -m pip install -q -e ".[dev,ray]"
 
 reproduce: install  ## the main job on the embedded synthetic corpus
-	sermeta_reproduce --scale $(SCALE)
+	sermeta_reproduce --scale $(SCALE) --max_epochs 20 --patience 3
 
 test: install  ## every notebook's checks, then the pytest suite
 	nbdev_test --n_workers 1
