@@ -5,7 +5,7 @@ import numpy as np, pandas as pd, pytest, torch
 from sermeta.core import CLASSES
 from sermeta.folds import make_folds
 from sermeta.meta import LabelWeightState
-from sermeta.methods import METHODS, get_method
+from sermeta.methods import METHODS, ALL_METHODS, get_method
 from sermeta.model import EmotionClassifier
 from sermeta.train import train_fold, NonFiniteLoss
 from sermeta.experiment import run_method
@@ -88,13 +88,52 @@ def test_lw_moves_labels_and_weights(tiny, tmp_path):
 
 def test_every_method_runs(tiny, tmp_path):
     table, feats = tiny
-    for name in METHODS:
+    for name in ALL_METHODS:
         m = train_fold(_fold(table, 1), table, feats, name, tiny_config(max_epochs=2, patience=1), tmp_path / name, classes=CL, progress=False)
         assert 0 <= m['UA'] <= 100
         assert (tmp_path / name / 'done').is_file()
     # pretrain: a pretrain phase then a main phase in the history
     h = pd.read_csv(tmp_path / 'Lw_pretrained' / 'history.csv')
     assert list(dict.fromkeys(h.phase)) == ['pretrain', 'main']
+
+
+def _flip_labels(table, share, seed=0):
+    "A copy of `table` with `share` of the labels moved to another class; and which rows were flipped."
+    rng = np.random.default_rng(seed)
+    flip = rng.random(len(table)) < share
+    new = [CL[(CL.index(c) + int(rng.integers(1, 4))) % 4] if f else c for c, f in zip(table.label, flip)]
+    return table.assign(label=new), dict(zip(table.utt_id, flip))
+
+
+def test_pencil_moves_labels_toward_the_truth(tiny, tmp_path):
+    table, feats = tiny
+    noisy, flipped = _flip_labels(table, 0.25)
+    train_fold(_fold(noisy), noisy, feats, 'pencil', tiny_config(max_epochs=8, patience=8), tmp_path, classes=CL, progress=False)
+    le = pd.read_csv(tmp_path / 'learned.csv')
+    truth = table.set_index('utt_id').label
+    changed = le.learned != le.gold
+    assert changed.any() and list(dict.fromkeys(pd.read_csv(tmp_path / 'history.csv').phase)) == ['pretrain', 'main']
+    # labels PENCIL changed are mostly changed to the truth, far above chance (1/3)
+    assert (le.learned[changed] == le.utt_id[changed].map(truth)).mean() > 0.6
+    assert le.gold.tolist() == le.utt_id.map(noisy.set_index('utt_id').label).tolist()
+
+
+def test_confident_learning_drops_or_relabels_flagged_utterances(tiny, tmp_path):
+    table, feats = tiny
+    noisy, flipped = _flip_labels(table, 0.25)
+    fold = _fold(noisy)
+    train_fold(fold, noisy, feats, 'cleanlab', tiny_config(max_epochs=2), tmp_path / 'drop', classes=CL, progress=False)
+    issues = pd.read_csv(tmp_path / 'drop' / 'label_issues.csv')
+    assert sorted(issues.utt_id) == sorted(fold.train_ids)
+    assert issues.issue.any() and issues.utt_id[issues.issue].map(flipped).mean() > 0.5   # flags are mostly flipped labels
+    learned = pd.read_csv(tmp_path / 'drop' / 'learned.csv')
+    assert set(learned.utt_id) == set(issues.utt_id[~issues.issue])                      # flagged ones left out
+    train_fold(fold, noisy, feats, 'cleanlab_relabel', tiny_config(max_epochs=2), tmp_path / 'relabel', classes=CL, progress=False)
+    le = pd.read_csv(tmp_path / 'relabel' / 'learned.csv').set_index('utt_id')
+    flagged = issues[issues.issue].set_index('utt_id')
+    assert len(le) == len(fold.train_ids)
+    assert (le.loc[flagged.index, 'learned'] == flagged.suggested).all()                 # trained on the suggested class
+    assert (le.gold == le.index.map(noisy.set_index('utt_id').label)).all()              # gold stays the corpus's label
 
 
 def test_run_method_pools_and_skips_finished_folds(tiny, tmp_path):
