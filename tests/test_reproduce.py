@@ -5,11 +5,11 @@ from sermeta.core import CLASSES
 
 
 def test_reproduce_end_to_end(tmp_path, capsys):
-    s = reproduce('synthetic', scale=0.02, methods=['baseline', 'Lw'], quick=True, folds='0', reports_dir=tmp_path / 'reports',
+    s = reproduce('synthetic', scale=0.02, methods=['baseline', 'Lw', 'cleanlab'], quick=True, folds='0', reports_dir=tmp_path / 'reports',
                   runs=tmp_path / 'runs', data_dir=tmp_path / 'data', cache_dir=tmp_path / 'cache', progress=False)
     out = capsys.readouterr().out
     assert 'Total' in out and 'synthetic Lw' in out
-    assert list(s.index) == ['baseline', 'Lw']
+    assert list(s.index) == ['baseline', 'Lw', 'cleanlab']
     assert {'WA', 'UA', 'WA_true', 'UA_true', 'paper_WA', 'paper_UA'} <= set(s.columns)
     assert s.loc['baseline', 'paper_WA'] == 63.6
     assert 0 <= s.loc['Lw', 'fix_recall'] <= 100
@@ -20,16 +20,23 @@ def test_reproduce_end_to_end(tmp_path, capsys):
     assert (tmp_path / 'runs/synthetic/Lw/seed0/fold0/done').stat().st_mtime_ns == stamp
     # every report notebook ran in smoke mode and wrote its files, each of which parses
     rep = tmp_path / 'reports' / 'synthetic'
-    for name in ('table1_and_model', 'table2', 'learned', 'balanced'):
+    for name in ('table1_and_model', 'table2', 'learned', 'balanced', 'claims'):
         assert 'SMOKE RUN' in (rep / 'html' / f'{name}.html').read_text()
         nbformat.validate(nbformat.read(rep / 'notebooks' / f'{name}.ipynb', as_version=4))
-    for name in ('table1', 'table1_paper', 'table2', 'table2_vs_truth', 'table3', 'table4', 'balanced_wa_ua', 'truth_label_fixes'):
+    for name in ('table1', 'table1_paper', 'table2', 'table2_vs_truth', 'table3', 'table4', 'balanced_wa_ua', 'truth_label_fixes',
+                 'claims_gains', 'claims_label_correction', 'claims_agreement'):
         assert len(pd.read_csv(rep / f'{name}.csv')) > 0 and (rep / f'{name}.md').read_text().startswith('|')
     for name in ('figure1_model', 'figure2_framework', 'figure3_label_updates', 'figure4_label_updates_balanced',
-                 'truth_gold_vs_true', 'truth_learned_vs_true'):
+                 'truth_gold_vs_true', 'truth_learned_vs_true', 'claims_gains_figure', 'claims_label_correction_figure', 'claims_w_vs_disagreement'):
         assert (rep / f'{name}.png').read_bytes()[:4] == b'\x89PNG' and len(pd.read_csv(rep / f'{name}.csv')) > 0
     t2 = pd.read_csv(rep / 'table2.csv', index_col=0)
     assert t2.loc['Lw', 'paper_WA'] == 65.9 and bool(t2.loc['cycle_gan', 'quoted'])
+    assert not t2.loc['cleanlab', 'in_paper'] and t2.loc['Lw', 'in_paper']
+    gains = pd.read_csv(rep / 'claims_gains.csv')
+    assert set(gains.method) == {'Lw', 'cleanlab'} and (gains.ci_low <= gains['diff']).all() and (gains['diff'] <= gains.ci_high).all()
+    assert set(gains.verdict[gains.method == 'cleanlab']) == {'not in the paper'}
+    corr = pd.read_csv(rep / 'claims_label_correction.csv', index_col=0)
+    assert 0 <= corr.loc['Lw', 'fix_recall'] <= 100 and 0 <= corr.loc['Lw', 'AUROC_w_wrong'] <= 1 and 0 <= corr.loc['cleanlab', 'flag_recall'] <= 100
     assert set(pd.read_csv(rep / 'table1.csv').columns) >= {'speaker', 'happiness', 'anger'}
 
 
