@@ -138,7 +138,7 @@ def pool_run(out, classes) -> dict:
     write_json(m, out/'metrics.json')
     return m
 
-# %% ../nbs/10_experiment.ipynb #199129ea
+# %% ../nbs/10_experiment.ipynb #6e8da70d
 @call_parse
 def train_cli(corpus:str='synthetic',  # corpus: iemocap, emodb, manifest, synthetic
               root:str=None,           # corpus folder
@@ -150,6 +150,7 @@ def train_cli(corpus:str='synthetic',  # corpus: iemocap, emodb, manifest, synth
               batch_size:int=None,     # utterances per batch (default: Config)
               device:str='auto',       # auto, cpu, cuda
               bf16:store_true=False,   # bfloat16 autocast
+              lw_bf16:store_true=False, # bfloat16 autocast in the l/w step's inference pass only
               out:str='runs',          # root of the run directories
               cache_dir:str=None,      # feature cache (default ~/.cache/sermeta/features)
               classes:str=None,        # comma-separated class names (default: the paper's four)
@@ -163,7 +164,7 @@ def train_cli(corpus:str='synthetic',  # corpus: iemocap, emodb, manifest, synth
     get_method(method)
     cls = tuple(classes.split(',')) if classes else CLASSES
     table = load_corpus(corpus, root, classes=cls)
-    cfg = Config(seed=seed, device=device, bf16=bf16, **{k: v for k, v in dict(max_epochs=max_epochs, patience=patience, batch_size=batch_size).items() if v is not None})
+    cfg = Config(seed=seed, device=device, bf16=bf16, lw_bf16=lw_bf16, **{k: v for k, v in dict(max_epochs=max_epochs, patience=patience, batch_size=batch_size).items() if v is not None})
     feats = extract_features(table, cache_dir=cache_dir)
     if final:
         from sermeta.predict import train_final

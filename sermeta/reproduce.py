@@ -54,7 +54,7 @@ def summarize_runs(runs_root, corpus, methods, seeds, classes, table=None) -> pd
     out['paper_UA'] = PAPER_TABLE2.UA.reindex(out.index).values
     return out
 
-# %% ../nbs/11_reproduce.ipynb #9201347c
+# %% ../nbs/11_reproduce.ipynb #220cc7e4
 def prepare_corpus(corpus, root=None, *, scale=0.1, data_dir='data', classes=CLASSES):
     "The utterance table of `corpus`; for `synthetic`, generate the corpus first (resumably) if needed."
     if corpus == 'synthetic':
@@ -73,7 +73,7 @@ def default_jobs(device='auto') -> int:
     return (os.cpu_count() or 1) if resolve_device(device).type == 'cpu' else 1
 
 def reproduce(corpus='synthetic', root=None, *, scale=0.1, seeds=1, methods=None, quick=False, folds='all', jobs=None,
-              max_epochs=None, patience=None, runs='runs', data_dir='data', cache_dir=None, device='auto', bf16=False, reports=True, reports_dir='reports',
+              max_epochs=None, patience=None, runs='runs', data_dir='data', cache_dir=None, device='auto', bf16=False, lw_bf16=False, reports=True, reports_dir='reports',
               progress=True):
     "Corpus -> features -> Table 1 -> every method (and the balanced evaluation) over the folds -> reports -> summary."
     methods = [get_method(m).name for m in (methods or TABLE2_ROWS)]
@@ -85,10 +85,10 @@ def reproduce(corpus='synthetic', root=None, *, scale=0.1, seeds=1, methods=None
         methods = [m for m in methods if m not in skipped]
     feats = extract_features(table, cache_dir=cache_dir, progress=progress)
     schedule = {k: v for k, v in dict(max_epochs=max_epochs, patience=patience).items() if v is not None}
-    runs_ = [(name, reproduce_config(quick=quick, seed=seed, device=device, bf16=bf16, **schedule), run_dir(runs, corpus, name, seed))
+    runs_ = [(name, reproduce_config(quick=quick, seed=seed, device=device, bf16=bf16, lw_bf16=lw_bf16, **schedule), run_dir(runs, corpus, name, seed))
              for seed in range(seeds) for name in methods]
     balanced = balance_table(table)  # Sec. 3.4: the same two methods on a class-balanced selection
-    runs_bal = [(name, reproduce_config(quick=quick, seed=seed, device=device, bf16=bf16, **schedule), run_dir(runs, f'{corpus}_balanced', name, seed))
+    runs_bal = [(name, reproduce_config(quick=quick, seed=seed, device=device, bf16=bf16, lw_bf16=lw_bf16, **schedule), run_dir(runs, f'{corpus}_balanced', name, seed))
                 for seed in range(seeds) for name in ('baseline', 'Lw') if name in methods]
     t0 = time.perf_counter()
     jobs = jobs or default_jobs(device)
@@ -104,7 +104,7 @@ def reproduce(corpus='synthetic', root=None, *, scale=0.1, seeds=1, methods=None
         print(f"reports: {len(html)} notebooks in {Path(reports_dir)/corpus}")
     return summarize_runs(runs, corpus, methods, range(seeds), CLASSES, table)
 
-# %% ../nbs/11_reproduce.ipynb #ed135776
+# %% ../nbs/11_reproduce.ipynb #06571694
 @call_parse
 def reproduce_cli(corpus:str='synthetic', # synthetic (generated), emodb, iemocap or manifest
                   root:str=None,          # corpus folder (synthetic: where to generate it)
@@ -119,13 +119,14 @@ def reproduce_cli(corpus:str='synthetic', # synthetic (generated), emodb, iemoca
                   cache_dir:str=None,     # feature cache (default ~/.cache/sermeta/features)
                   device:str='auto',      # auto, cpu, cuda
                   bf16:store_true=False,  # bfloat16 autocast
+                  lw_bf16:store_true=False, # bfloat16 autocast in the l/w step's inference pass only
                   jobs:int=None,          # folds trained at once (default: one per core on the CPU)
                   reports_dir:str='reports', # where reports/<corpus>/ goes
                  ):
     "Reproduce the paper's experiments on a corpus (default: the synthetic one, no download)."
     t0 = time.perf_counter()
     s = reproduce(corpus, root, scale=scale, seeds=seeds, methods=methods.split(',') if methods else None, quick=quick,
-                  max_epochs=max_epochs, patience=patience, runs=runs, data_dir=data_dir, cache_dir=cache_dir, device=device, bf16=bf16, jobs=jobs, reports_dir=reports_dir)
+                  max_epochs=max_epochs, patience=patience, runs=runs, data_dir=data_dir, cache_dir=cache_dir, device=device, bf16=bf16, lw_bf16=lw_bf16, jobs=jobs, reports_dir=reports_dir)
     print('\n' + s.to_string())
     write_csv(s, Path(runs)/corpus/'summary.csv')
     print(f"\ntotal {time.perf_counter() - t0:.0f} s; summary in {Path(runs)/corpus/'summary.csv'}")

@@ -21,7 +21,7 @@ from .rivals import PENCIL, pencil_loss, pencil_label_step, label_issues
 __all__ = ['Config', 'resolve_device', 'Utterances', 'stack_utterances', 'length_batches', 'gather_batch', 'padding_fraction',
            'epoch_indices', 'batch_targets', 'predict_log_probs', 'save_checkpoint', 'NonFiniteLoss', 'train_fold']
 
-# %% ../nbs/08_train.ipynb #1aece434
+# %% ../nbs/08_train.ipynb #d07a7543
 @dataclass
 class Config:
     "Every setting of a training run (the paper's where it gives one, ours otherwise)."
@@ -39,8 +39,13 @@ class Config:
     seed: int = 0
     device: str = 'auto'      # auto | cpu | cuda | cuda:N
     bf16: bool = False        # bfloat16 autocast for the network's matrix products
+    lw_bf16: bool = False     # bfloat16 autocast in the l/w step's inference pass only (training stays as `bf16` says)
 
-    def to_dict(self): return asdict(self)
+    def to_dict(self):
+        "The settings as a dict; `lw_bf16` came later and is left out at its default, so older run folders still match."
+        d = asdict(self)
+        if not d['lw_bf16']: del d['lw_bf16']
+        return d
 
     @classmethod
     def from_dict(cls, d):
@@ -160,7 +165,7 @@ def _same_setup(ck, config, method, fold):
     if ck.get('fold_test_speaker') != fold.test_speaker: return f"it is for test speaker {ck.get('fold_test_speaker')!r}"
     return ''
 
-# %% ../nbs/08_train.ipynb #04bd2ddd
+# %% ../nbs/08_train.ipynb #c0b2dc39
 class NonFiniteLoss(RuntimeError): pass
 
 def _training_set(fold, table, features, method, classes, seed, out):
@@ -262,7 +267,7 @@ def train_fold(fold,               # a folds.Fold
         vloss = _validation_loss(model, valid, config.bf16)
         t1 = time.perf_counter()
         if alternate:
-            logy = predict_log_probs(model, train, dropout=config.lw_dropout, bf16=config.bf16).cpu()
+            logy = predict_log_probs(model, train, dropout=config.lw_dropout, bf16=config.bf16 or config.lw_bf16).cpu()
             lw.step(logy, lr_label=config.lr_label if method.updates_labels else 0.0,
                     lr_weight=config.lr_weight if method.updates_weights else 0.0)
         t_lw = time.perf_counter() - t1 if alternate else 0.0
