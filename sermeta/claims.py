@@ -154,8 +154,8 @@ def agreement_correlations(runs, corpus, methods, table, classes=CLASSES):
             rows.append(dict(method=m, learned=col, rho=float(r.statistic), p=float(r.pvalue), n=len(u), rho_within_class=float(within)))
     return pd.DataFrame(rows), pd.concat(data)
 
-# %% ../nbs/16_claims.ipynb #da4bc797
-def noise_sweep(levels, *, methods=('Lw',), folds='0,1', scale=0.1, runs='runs', data_dir='data', config=None, jobs=None,
+# %% ../nbs/16_claims.ipynb #17ea7817
+def noise_sweep(levels, *, methods=('Lw',), folds='0,1', scale=0.1, runs='runs', data_dir='data', cache_dir=None, config=None, jobs=None,
                 progress=True) -> pd.DataFrame:
     "Correction scores of `methods` on synthetic corpora generated at each annotator-noise level."
     from sermeta.synthetic import generate_corpus
@@ -168,7 +168,7 @@ def noise_sweep(levels, *, methods=('Lw',), folds='0,1', scale=0.1, runs='runs',
     for level in levels:
         root = generate_corpus(Path(data_dir)/f'synthetic-scale{scale:g}-seed0-noise{level:g}', scale=scale, seed=0, annotator_noise=level)
         table = load_corpus('synthetic', root)
-        feats = extract_features(table, progress=progress)
+        feats = extract_features(table, cache_dir=cache_dir, progress=progress)
         corpus = f'synthetic_noise{level:g}'
         grid = [(m, config, run_dir(runs, corpus, m, config.seed)) for m in methods]
         run_grid(table, feats, grid, classes=CLASSES, folds=folds, corpus=corpus, jobs=jobs or default_jobs(config.device), progress=progress)
