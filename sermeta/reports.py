@@ -15,11 +15,11 @@ from .evaluate import classification_metrics
 from .paper import PAPER_TABLE2, PAPER_QUOTED, PAPER_TABLE3, PAPER_TABLE4
 
 # %% auto #0
-__all__ = ['REPORTS', 'read_run', 'finished_seeds', 'table2', 'pm', 'weight_table', 'label_updates', 'save_figure',
+__all__ = ['REPORTS', 'read_run', 'finished_seeds', 'read_seeds', 'table2', 'pm', 'weight_table', 'label_updates', 'save_figure',
            'save_heatmap', 'model_figure', 'framework_figure', 'balance_table', 'write_table', 'report_templates',
            'run_reports']
 
-# %% ../nbs/13_reports.ipynb #cc2c8573
+# %% ../nbs/13_reports.ipynb #33a9ec8b
 def read_run(runs, corpus, method, seed):
     "(predictions, learned) of a finished run directory; a clear error if it is missing."
     d = Path(runs)/corpus/method/f'seed{seed}'
@@ -33,7 +33,14 @@ def finished_seeds(runs, corpus, method) -> list:
     "Seeds with a finished run of `method` on `corpus`."
     return sorted(int(p.parent.name[4:]) for p in (Path(runs)/corpus/method).glob('seed*/metrics.json'))
 
-# %% ../nbs/13_reports.ipynb #73f24be6
+def read_seeds(runs, corpus, method):
+    "(predictions, learned, seeds): every finished seed of a method stacked, with a `seed` column; the missing-run error if none."
+    seeds = finished_seeds(runs, corpus, method)
+    if not seeds: read_run(runs, corpus, method, 0)  # raises the helpful error
+    parts = [[t.assign(seed=s) for t in read_run(runs, corpus, method, s)] for s in seeds]
+    return pd.concat(p for p, _ in parts), pd.concat(l for _, l in parts), seeds
+
+# %% ../nbs/13_reports.ipynb #a831538b
 def _flat(m, classes):
     "Flatten classification_metrics into {happiness_precision: .., WA: .., UA: ..}."
     out = {f'{c}_{k}': m[c][k] for c in classes for k in ('precision', 'recall', 'f1')}
@@ -43,11 +50,9 @@ def table2(runs, corpus, methods, *, classes=CLASSES, truth='gold', table=None) 
     "Mean and sd over seeds of P/R/F1 per class, WA and UA of each method, with the paper's WA/UA."
     rows = []
     for m in methods:
-        seeds = finished_seeds(runs, corpus, m)
-        if not seeds: read_run(runs, corpus, m, 0)  # raises the helpful error
-        for s in seeds:
-            p, _ = read_run(runs, corpus, m, s)
-            if truth != 'gold': p[truth] = p.utt_id.map(table.set_index('utt_id')[truth])
+        preds, _, _ = read_seeds(runs, corpus, m)
+        if truth != 'gold': preds[truth] = preds.utt_id.map(table.set_index('utt_id')[truth])
+        for s, p in preds.groupby('seed'):
             rows.append(dict(method=m, seed=s, **_flat(classification_metrics(p[truth], p['pred'], classes), classes)))
     df = pd.DataFrame(rows)
     g = df.drop(columns='seed').groupby('method', sort=False)

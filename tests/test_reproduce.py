@@ -42,7 +42,7 @@ def test_reproduce_end_to_end(tmp_path, capsys):
 
 def test_summary_without_runs_says_what_to_run(tmp_path):
     with pytest.raises(FileNotFoundError, match='sermeta_reproduce --corpus emodb'):
-        summarize_runs(tmp_path, 'emodb', ['baseline'], [0], CLASSES)
+        summarize_runs(tmp_path, 'emodb', ['baseline'], CLASSES)
 
 
 def test_iemocap_without_root_explains_where_to_get_it():
