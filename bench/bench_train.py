@@ -22,37 +22,40 @@ from sermeta.meta import LabelWeightState
 from sermeta.model import EmotionClassifier
 
 
-def dense_rate(cfg, device, steps=5, B=32, T=450):
-    "Training frames/s of the model on a dense (no padding) B x T batch: the ceiling."
+def _frames_per_second(step, frames, device, steps):
+    "Frames/s of `step` (one warm-up call, then `steps` timed calls)."
+    step()
+    if device.type == 'cuda': torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(steps): step()
+    if device.type == 'cuda': torch.cuda.synchronize()
+    return frames * steps / (time.perf_counter() - t)
+
+
+def _dense_model(cfg, device, B, T):
     torch.manual_seed(0)
     m = EmotionClassifier(32, 4, fc_size=cfg.fc_size, lstm_size=cfg.lstm_size, dropout=cfg.dropout).to(device)
-    opt = torch.optim.Adam(m.parameters(), lr=cfg.lr)
-    x, L, y = torch.randn(B, T, 32, device=device), torch.full((B,), T, device=device), torch.randint(0, 4, (B,), device=device)
+    return m, torch.randn(B, T, 32, device=device), torch.full((B,), T, device=device)
+
+
+def dense_rate(cfg, device, steps=5, B=32, T=450):
+    "Training frames/s of the model on a dense (no padding) B x T batch: the ceiling."
+    m, x, L = _dense_model(cfg, device, B, T)
+    opt, y = torch.optim.Adam(m.parameters(), lr=cfg.lr), torch.randint(0, 4, (B,), device=device)
     def step():
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             out = m(x, L)
         loss = torch.nn.functional.cross_entropy(out.float(), y); opt.zero_grad(); loss.backward(); opt.step()
-    step()
-    if device.type == 'cuda': torch.cuda.synchronize()
-    t = time.perf_counter()
-    for _ in range(steps): step()
-    if device.type == 'cuda': torch.cuda.synchronize()
-    return B * T * steps / (time.perf_counter() - t)
+    return _frames_per_second(step, B * T, device, steps)
 
 
 def inference_rate(cfg, device, steps=5, B=64, T=450, bf16=False):
     "Inference frames/s of the model on a dense B x T batch (the l/w pass's ceiling)."
-    torch.manual_seed(0)
-    m = EmotionClassifier(32, 4, fc_size=cfg.fc_size, lstm_size=cfg.lstm_size, dropout=cfg.dropout).to(device).eval()
-    x, L = torch.randn(B, T, 32, device=device), torch.full((B,), T, device=device)
+    m, x, L = _dense_model(cfg, device, B, T)
+    m.eval()
     def step():
         with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16): m(x, L)
-    step()
-    if device.type == 'cuda': torch.cuda.synchronize()
-    t = time.perf_counter()
-    for _ in range(steps): step()
-    if device.type == 'cuda': torch.cuda.synchronize()
-    return B * T * steps / (time.perf_counter() - t)
+    return _frames_per_second(step, B * T, device, steps)
 
 
 def one_step_check(fold, table, feats, cfg, checkpoint, device):

@@ -139,7 +139,7 @@ def write_table(df, out_dir, name, *, markdown=None):
     write_csv(df, out/f'{name}.csv')
     with atomic_write(out/f'{name}.md') as f: f.write((markdown if markdown is not None else df).to_markdown() + '\n')
 
-# %% ../nbs/13_reports.ipynb #efffc8c8
+# %% ../nbs/13_reports.ipynb #0f09e122
 REPORTS = ('table1_and_model', 'table2', 'learned', 'balanced', 'claims')
 
 def report_templates() -> Path:
@@ -155,8 +155,8 @@ def run_reports(corpus, root, *, runs='runs', out=None, methods=None, smoke=Fals
     from tqdm.auto import tqdm
     out = Path(out or Path('reports')/corpus).resolve()
     methods = ','.join(get_method(m).name for m in (methods or TABLE2_ROWS))
-    params = dict(corpus=corpus, root=None if root is None else str(Path(root).resolve()), runs=str(Path(runs).resolve()),
-                  out=str(out), methods=methods, smoke=bool(smoke))
+    rel = lambda p: os.path.relpath(Path(p).resolve(), out)  # the notebook runs in `out`; no machine's absolute paths in it
+    params = dict(corpus=corpus, root=None if root is None else rel(root), runs=rel(runs), out='.', methods=methods, smoke=bool(smoke))
     html = []
     for name in tqdm(names, desc=f'reports {corpus}', unit='notebook', disable=not progress):
         nb_path = out/'notebooks'/f'{name}.ipynb'; nb_path.parent.mkdir(parents=True, exist_ok=True)
