@@ -21,13 +21,14 @@ class AttentionPooling(nn.Module):
         alpha = torch.softmax(scores, dim=1)                      # (B, T)
         return (alpha.unsqueeze(-1) * h).sum(1), alpha             # (B, H), (B, T)
 
-# %% ../nbs/05_model.ipynb #48f5d1bc
+# %% ../nbs/05_model.ipynb #5fadac4c
 def reverse_within_length(x, lengths):
     "Reverse each sequence of `x` (B, T, H) in its first `lengths[b]` steps; padding stays in place."
-    t = torch.arange(x.shape[1], device=x.device)[None]                 # (1, T)
+    B, T, H = x.shape
+    t = torch.arange(T, device=x.device)[None]                           # (1, T)
     L = lengths.to(x.device)[:, None]                                    # (B, 1)
-    idx = torch.where(t < L, L - 1 - t, t)                               # (B, T), its own inverse
-    return x.gather(1, idx[..., None].expand_as(x))
+    idx = torch.where(t < L, L - 1 - t, t) + T * torch.arange(B, device=x.device)[:, None]  # (B, T) rows of x.view(B*T, H)
+    return x.reshape(B * T, H).index_select(0, idx.reshape(-1)).view(B, T, H)  # whole rows copied: its own inverse
 
 class MaskedBLSTM(nn.Module):
     "Bidirectional LSTM over padded batches whose outputs do not depend on the padding."
