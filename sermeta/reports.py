@@ -139,7 +139,7 @@ def write_table(df, out_dir, name, *, markdown=None):
     write_csv(df, out/f'{name}.csv')
     with atomic_write(out/f'{name}.md') as f: f.write((markdown if markdown is not None else df).to_markdown() + '\n')
 
-# %% ../nbs/13_reports.ipynb #0f09e122
+# %% ../nbs/13_reports.ipynb #6dc6c377
 REPORTS = ('table1_and_model', 'table2', 'learned', 'balanced', 'claims')
 
 def report_templates() -> Path:
@@ -163,8 +163,11 @@ def run_reports(corpus, root, *, runs='runs', out=None, methods=None, smoke=Fals
         tmp = nb_path.with_name(f'.{name}.running.ipynb')
         papermill.execute_notebook(str(report_templates()/f'{name}.ipynb'), str(tmp), parameters=params,
                                    kernel_name='python3', language='python', progress_bar=False, cwd=str(out))
-        os.replace(tmp, nb_path)
-        body, _ = HTMLExporter().from_notebook_node(nbformat.read(nb_path, as_version=4))
+        nb = nbformat.read(tmp, as_version=4)
+        nb.metadata.get('papermill', {}).update(input_path=f'nbs/reports/{name}.ipynb', output_path=f'notebooks/{name}.ipynb')  # not this machine's paths
+        with atomic_write(nb_path, encoding='utf-8') as f: nbformat.write(nb, f)
+        tmp.unlink()
+        body, _ = HTMLExporter().from_notebook_node(nb)
         html.append(out/'html'/f'{name}.html'); html[-1].parent.mkdir(exist_ok=True)
         with atomic_write(html[-1], encoding='utf-8') as f: f.write(body)
     return html
