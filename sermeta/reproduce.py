@@ -40,7 +40,7 @@ def summarize_runs(runs_root, corpus, methods, classes, table=None) -> pd.DataFr
                              if get_method(m).learns_labels else np.nan for m in done]
     return out.round(1).astype({'seeds': int})
 
-# %% ../nbs/11_reproduce.ipynb #3e51b1d5
+# %% ../nbs/11_reproduce.ipynb #64fceadc
 def prepare_corpus(corpus, root=None, *, scale=0.1, data_dir='data', classes=CLASSES):
     "The utterance table of `corpus`; for `synthetic`, generate the corpus first (resumably) if needed."
     if corpus == 'synthetic':
@@ -71,10 +71,10 @@ def reproduce(corpus='synthetic', root=None, *, scale=0.1, seeds=1, methods=None
         methods = [m for m in methods if m not in skipped]
     feats = extract_features(table, cache_dir=cache_dir, progress=progress)
     schedule = {k: v for k, v in dict(max_epochs=max_epochs, patience=patience).items() if v is not None}
-    runs_ = [(name, reproduce_config(quick=quick, seed=seed, device=device, bf16=bf16, lw_bf16=lw_bf16, **schedule), run_dir(runs, corpus, name, seed))
-             for seed in range(seeds) for name in methods]
+    config = lambda seed: reproduce_config(quick=quick, seed=seed, device=device, bf16=bf16, lw_bf16=lw_bf16, **schedule)
+    runs_ = [(name, config(seed), run_dir(runs, corpus, name, seed)) for seed in range(seeds) for name in methods]
     balanced = balance_table(table)  # Sec. 3.4: the same two methods on a class-balanced selection
-    runs_bal = [(name, reproduce_config(quick=quick, seed=seed, device=device, bf16=bf16, lw_bf16=lw_bf16, **schedule), run_dir(runs, f'{corpus}_balanced', name, seed))
+    runs_bal = [(name, config(seed), run_dir(runs, f'{corpus}_balanced', name, seed))
                 for seed in range(seeds) for name in ('baseline', 'Lw') if name in methods]
     t0 = time.perf_counter()
     jobs = jobs or default_jobs(device)
