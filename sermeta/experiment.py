@@ -14,6 +14,7 @@ from .features import extract_features
 from .folds import make_folds
 from .methods import get_method
 from .train import Config, train_fold
+from .reference import svm_fold
 from .evaluate import pooled_metrics
 
 # %% auto #0
@@ -43,9 +44,10 @@ def _init_worker(table, features, threads):
     _WORKER.update(table=table, features=features)
 
 def _train_task(task, table, features, progress=False):
-    "Train one (fold, method, config, out, classes) task; returns its folder."
+    "Train one (fold, method, config, out, classes) task with the method's model; returns its folder."
     fold, method, config, out, classes = task
-    train_fold(fold, table, features, method, config, out, classes=classes, progress=progress)
+    fit = svm_fold if method.model == 'svm' else train_fold
+    fit(fold, table, features, method, config, out, classes=classes, progress=progress)
     return out
 
 def _fold_task(task):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, asdict
 
 # %% auto #0
-__all__ = ['METHODS', 'RIVALS', 'ALL_METHODS', 'TABLE2_ROWS', 'Method', 'get_method']
+__all__ = ['METHODS', 'RIVALS', 'REFERENCES', 'ALL_METHODS', 'TABLE2_ROWS', 'Method', 'get_method']
 
 # %% ../nbs/07_methods.ipynb #e6ef3463
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class Method:
     loss: str = 'soft_ce'        # soft_ce | pencil
     clean: str = 'none'          # none | drop | relabel
     in_paper: bool = True
+    model: str = 'blstm'         # blstm | svm
 
     @property
     def alternates(self): return self.updates_labels or self.updates_weights
@@ -32,7 +33,7 @@ class Method:
     def learns_labels(self): return self.updates_labels or self.loss == 'pencil' or self.clean == 'relabel'
 
     def to_dict(self):
-        later = dict(loss='soft_ce', clean='none', in_paper=True)
+        later = dict(loss='soft_ce', clean='none', in_paper=True, model='blstm')
         return {k: v for k, v in asdict(self).items() if not (k in later and v == later[k])}
 
 # %% ../nbs/07_methods.ipynb #e3ca456a
@@ -53,8 +54,13 @@ RIVALS = {m.name: m for m in [
     Method('cleanlab', 'Confident learning: drop issues', clean='drop', in_paper=False),
     Method('cleanlab_relabel', 'Confident learning: relabel issues', clean='relabel', in_paper=False),
 ]}
-ALL_METHODS = {**METHODS, **RIVALS}
-TABLE2_ROWS = [*METHODS, 'pencil', 'cleanlab']  # what sermeta_reproduce trains by default; cleanlab_relabel on request
+
+# %% ../nbs/07_methods.ipynb #2b09308d
+REFERENCES = {m.name: m for m in [
+    Method('svm', 'IS09 functionals + SVM (reference)', model='svm', in_paper=False),
+]}
+ALL_METHODS = {**METHODS, **RIVALS, **REFERENCES}
+TABLE2_ROWS = [*METHODS, 'pencil', 'cleanlab', 'svm']  # what sermeta_reproduce trains by default; cleanlab_relabel on request
 
 def get_method(name) -> Method:
     "The method called `name`; a clear error listing the known names otherwise."

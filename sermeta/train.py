@@ -19,7 +19,8 @@ from .rivals import PENCIL, pencil_loss, pencil_label_step, label_issues
 
 # %% auto #0
 __all__ = ['Config', 'resolve_device', 'Utterances', 'stack_utterances', 'length_batches', 'gather_batch', 'padding_fraction',
-           'epoch_indices', 'batch_targets', 'predict_log_probs', 'save_checkpoint', 'NonFiniteLoss', 'train_fold']
+           'epoch_indices', 'batch_targets', 'predict_log_probs', 'save_checkpoint', 'NonFiniteLoss', 'train_fold',
+           'write_fold_results']
 
 # %% ../nbs/08_train.ipynb #d07a7543
 @dataclass
@@ -200,6 +201,9 @@ def train_fold(fold,               # a folds.Fold
               ) -> dict:
     "Train and test one fold; writes checkpoint.pt, predictions.csv, learned.csv, metrics.json, history.csv, done."
     method, classes, out = get_method(method), list(classes), Path(out_dir)
+    if method.model != 'blstm':
+        raise ValueError(f"train_fold trains the BLSTM; method {method.name!r} is a {method.model!r} model: run it with "
+                         "sermeta_train or sermeta.experiment.run_method, which pick its trainer (it makes no --final model file)")
     try: out.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise PermissionError(f"{out}: cannot create the output folder ({e.strerror}); choose another --out") from None
     if not os.access(out, os.W_OK): raise PermissionError(f"{out}: output folder is not writable; choose another --out")
@@ -290,25 +294,37 @@ def train_fold(fold,               # a folds.Fold
     return _finish_fold(fold, model, lw, w_init, train, train_gold, test, s, method, config, classes, out)
 
 # %% ../nbs/08_train.ipynb #89ccd770
-def _finish_fold(fold, model, lw, w_init, train, train_gold, test, s, method, config, classes, out):
-    "Write predictions.csv, learned.csv, history.csv, metrics.json and `done` for a trained fold."
-    probs = predict_log_probs(model, test, bf16=config.bf16).exp().cpu().numpy()
-    gold = [classes[i] for i in test.labels.cpu().tolist()]
+def write_fold_results(out, fold, classes, *,
+                       test_ids, test_gold,     # test utterances and their gold class names
+                       probs,                   # (N_test, C) class probabilities; the prediction is their argmax
+                       train_ids, train_gold,   # training utterances and their gold class names (before any relabelling)
+                       w_init, w,               # (N_train,) initial and learned weights w_n
+                       targets,                 # (N_train, C) learned label distributions s_n
+                       history,                 # DataFrame, one row per epoch
+                       **extra) -> dict:
+    "Write predictions.csv, learned.csv, history.csv, metrics.json and, last, `done` for a finished fold; returns the metrics."
+    out = Path(out)
     pred = [classes[i] for i in probs.argmax(1)]
-    preds = pd.DataFrame({'utt_id': test.utt_ids, 'fold': fold.index, 'gold': gold, 'pred': pred,
+    preds = pd.DataFrame({'utt_id': list(test_ids), 'fold': fold.index, 'gold': list(test_gold), 'pred': pred,
                           **{f'prob_{c}': probs[:, i] for i, c in enumerate(classes)}})
-    sl = lw.targets.numpy()
-    learned = pd.DataFrame({'utt_id': train.utt_ids, 'fold': fold.index, 'gold': train_gold,
-                            'w_init': w_init.numpy(), 'w': lw.weights.numpy(), **{f's_{c}': sl[:, i] for i, c in enumerate(classes)}})
-    learned['learned'] = [classes[i] for i in sl.argmax(1)]
-    hist = pd.DataFrame(s['history'])
-    m = classification_metrics(gold, pred, classes)
-    m.update(fold=fold.index, test_speaker=fold.test_speaker, valid_speakers=list(fold.valid_speakers),
-             best_epoch=s['best']['epoch'], best_phase=s['best']['phase'], best_valid_loss=s['best_loss'],
-             epochs=len(hist), seconds=float(hist.seconds_network.sum() + hist.seconds_lw.sum()))
+    learned = pd.DataFrame({'utt_id': list(train_ids), 'fold': fold.index, 'gold': list(train_gold),
+                            'w_init': w_init, 'w': w, **{f's_{c}': targets[:, i] for i, c in enumerate(classes)}})
+    learned['learned'] = [classes[i] for i in targets.argmax(1)]
+    m = classification_metrics(list(test_gold), pred, classes)
+    m.update(fold=fold.index, test_speaker=fold.test_speaker, valid_speakers=list(fold.valid_speakers), **extra)
     write_csv(preds, out/'predictions.csv', index=False)
     write_csv(learned, out/'learned.csv', index=False)
-    write_csv(hist, out/'history.csv', index=False)
+    write_csv(history, out/'history.csv', index=False)
     write_json(m, out/'metrics.json')
     with atomic_write(out/'done') as f: f.write('done\n')
     return m
+
+def _finish_fold(fold, model, lw, w_init, train, train_gold, test, s, method, config, classes, out):
+    "Test the restored best network and write the fold's results."
+    probs = predict_log_probs(model, test, bf16=config.bf16).exp().cpu().numpy()
+    hist = pd.DataFrame(s['history'])
+    return write_fold_results(out, fold, classes, test_ids=test.utt_ids, test_gold=[classes[i] for i in test.labels.cpu().tolist()],
+                              probs=probs, train_ids=train.utt_ids, train_gold=train_gold, w_init=w_init.numpy(),
+                              w=lw.weights.numpy(), targets=lw.targets.numpy(), history=hist,
+                              best_epoch=s['best']['epoch'], best_phase=s['best']['phase'], best_valid_loss=s['best_loss'],
+                              epochs=len(hist), seconds=float(hist.seconds_network.sum() + hist.seconds_lw.sum()))

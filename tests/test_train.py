@@ -88,7 +88,7 @@ def test_lw_moves_labels_and_weights(tiny, tmp_path):
 
 def test_every_method_runs(tiny, tmp_path):
     table, feats = tiny
-    for name in ALL_METHODS:
+    for name in [n for n, m in ALL_METHODS.items() if m.model == 'blstm']:  # the svm reference has its own trainer (test_reference)
         m = train_fold(_fold(table, 1), table, feats, name, tiny_config(max_epochs=2, patience=1), tmp_path / name, classes=CL, progress=False)
         assert 0 <= m['UA'] <= 100
         assert (tmp_path / name / 'done').is_file()
