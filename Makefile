@@ -1,6 +1,8 @@
 # sermeta: the two commands of the README, and what they need.
 PY ?= python3
 SCALE ?= 0.1
+# run records (checkpoints aside) are kept in git beside the reports made from them
+RUNS ?= reports/runs
 
 .PHONY: install reproduce test check-sync
 
@@ -9,7 +11,7 @@ install:  ## the CPU build of torch first, so nothing pulls the CUDA one; then s
 	$(PY) -m pip install -q -e ".[dev,ray]"
 
 reproduce: install  ## the main job on the embedded synthetic corpus
-	sermeta_reproduce --scale $(SCALE) --max_epochs 20 --patience 3
+	sermeta_reproduce --scale $(SCALE) --max_epochs 20 --patience 3 --runs $(RUNS)
 
 test: install  ## every notebook's checks, then the pytest suite
 	nbdev_test --n_workers 1
