@@ -150,6 +150,7 @@ def train_cli(corpus:str='synthetic',  # corpus: iemocap, emodb, manifest, synth
               max_epochs:int=None,     # network epochs per phase at most (default: Config)
               patience:int=None,       # early-stopping patience (default: Config)
               batch_size:int=None,     # utterances per batch (default: Config)
+              label_scale:float=None,  # l_n starts at label_scale * one-hot gold (default: Config's 1, the paper read literally)
               device:str='auto',       # auto, cpu, cuda
               bf16:store_true=False,   # bfloat16 autocast
               lw_bf16:store_true=False, # bfloat16 autocast in the l/w step's inference pass only
@@ -166,7 +167,7 @@ def train_cli(corpus:str='synthetic',  # corpus: iemocap, emodb, manifest, synth
     get_method(method)
     cls = tuple(classes.split(',')) if classes else CLASSES
     table = load_corpus(corpus, root, classes=cls)
-    cfg = Config(seed=seed, device=device, bf16=bf16, lw_bf16=lw_bf16, **{k: v for k, v in dict(max_epochs=max_epochs, patience=patience, batch_size=batch_size).items() if v is not None})
+    cfg = Config(seed=seed, device=device, bf16=bf16, lw_bf16=lw_bf16, **{k: v for k, v in dict(max_epochs=max_epochs, patience=patience, batch_size=batch_size, label_scale=label_scale).items() if v is not None})
     feats = extract_features(table, cache_dir=cache_dir)
     if final:
         from sermeta.predict import train_final
