@@ -224,12 +224,13 @@ def train_fold(fold,               # a folds.Fold
     s = dict(phase=phases[0], epoch=0, best_loss=math.inf, best=None, bad_epochs=0, history=[])
     ck_path = out/'checkpoint.pt'
     if ck_path.is_file():
-        ck = torch.load(ck_path, map_location=dev, weights_only=False)
+        ck = torch.load(ck_path, map_location='cpu', weights_only=False)  # l, w and RNG states live on the CPU; load_state_dict moves the rest
         why = _same_setup(ck, config, method, fold)
         if why: raise ValueError(f"{ck_path}: cannot resume: {why}. Use a new --out folder, or delete {out} to start this fold again")
         model.load_state_dict(ck['model']); opt.load_state_dict(ck['optimizer'])
         lw = LabelWeightState(ck['label_logits'], ck['weights'])
         gen.set_state(ck['generator']); torch.set_rng_state(ck['torch_rng'])
+        if dev.type == 'cuda' and ck.get('cuda_rng') is not None: torch.cuda.set_rng_state(ck['cuda_rng'], dev)
         s = ck['state']
     bar = tqdm(desc=f'fold {fold.index} {method.name}', unit='epoch', disable=not progress, initial=len(s['history']))
     ran = 0
@@ -286,7 +287,8 @@ def train_fold(fold,               # a folds.Fold
                                  seconds_network=t_net, seconds_lw=t_lw, frames_per_second=frames / t_net,
                                  padding=padding_fraction(batches, train.lengths.cpu())))
         save_checkpoint(ck_path, model=model.state_dict(), optimizer=opt.state_dict(), label_logits=lw.label_logits,
-                        weights=lw.weights, generator=gen.get_state(), torch_rng=torch.get_rng_state(), state=s,
+                        weights=lw.weights, generator=gen.get_state(), torch_rng=torch.get_rng_state(),
+                        cuda_rng=torch.cuda.get_rng_state(dev) if dev.type == 'cuda' else None, state=s,
                         config=config.to_dict(), method=method.to_dict(), fold_test_speaker=fold.test_speaker)
         ran += 1; bar.update(); bar.set_postfix(valid=f'{vloss:.3f}', phase=phase)
     bar.close()

@@ -1,0 +1,105 @@
+"""Train a corpus's Table 2 runs on a GPU machine that has neither the audio nor openSMILE, from a features bundle.
+
+A GPU machine lent for a few minutes has no corpus and cannot install openSMILE. So the features are extracted
+where the audio is, written once to a bundle (the utterance table and `{utt_id: (frames, 32)}`), and the GPU
+machine trains from it with the same run directories, configs and resumable folds as `sermeta_reproduce`
+(its config.json is identical, so the runs pool with ones trained on the CPU and any unfinished fold resumes
+on either). It also prints the dense-batch training and inference rates of the paper's model on that device.
+
+    python bench/gpu_runs.py bundle --corpus emodb --root ../shared/data/emodb --out .dev/emodb.npz   # where the audio is
+    python bench/gpu_runs.py train --bundle .dev/emodb.npz --corpus emodb --seeds 3,4 --jobs 8 \
+        --max_epochs 60 --patience 10 --runs reports/runs                                           # on the GPU machine
+"""
+import argparse, io, os, sys, time
+from pathlib import Path
+import numpy as np, pandas as pd, torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sermeta.core import CLASSES
+from sermeta.experiment import run_grid, run_dir
+from sermeta.methods import TABLE2_ROWS, get_method
+from sermeta.reproduce import reproduce_config
+from sermeta.reports import balance_table
+from sermeta.train import resolve_device
+
+
+def bundle(a):
+    from sermeta.corpora import load_corpus
+    from sermeta.features import extract_features
+    table = load_corpus(a.corpus, a.root)
+    feats = extract_features(table, cache_dir=a.cache_dir)
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(a.out).with_suffix('.tmp.npz')  # numpy arrays and the table as JSON: no pickle, so any numpy/pandas reads it
+    np.savez(tmp, __corpus__=np.array(a.corpus), __table__=np.array(table.to_json(orient='table')), **{f'f/{u}': x for u, x in feats.items()})
+    os.replace(tmp, a.out)
+    print(f"{a.out}: {len(table)} utterances, {sum(len(x) for x in feats.values())} frames, {Path(a.out).stat().st_size / 2**20:.1f} MiB")
+
+
+def load_bundle(path):
+    "(table, {utt_id: features}, corpus name) from a bundle."
+    with np.load(path) as z:
+        table = pd.read_json(io.StringIO(str(z['__table__'])), orient='table')
+        return table, {u: z[f'f/{u}'] for u in table.utt_id}, str(z['__corpus__'])
+
+
+def rates(device):
+    "Dense 32 x 450 training and 64 x 450 inference frames/s, fp32 and bf16 (bench_train's ceilings)."
+    from bench_train import dense_rate, inference_rate
+    from sermeta.train import Config
+    out = {}
+    for bf16 in (False, True):
+        cfg = Config(device=str(device), bf16=bf16)
+        out['bf16' if bf16 else 'fp32'] = (dense_rate(cfg, device, steps=10), inference_rate(cfg, device, steps=10, bf16=bf16))
+    return out
+
+
+def fold_speed(runs):
+    "Median seconds per network epoch and effective frames/s over the folds of `runs` (directories)."
+    h = pd.concat([pd.read_csv(p) for r in runs for p in Path(r).glob('fold*/history.csv')], ignore_index=True)
+    return h.seconds_network.median(), h.seconds_lw[h.seconds_lw > 0].median(), h.frames_per_second.median(), len(h)
+
+
+def train(a):
+    dev = resolve_device(a.device)
+    print(f"device {dev}" + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == 'cuda' else '')
+          + f", torch {torch.__version__}, {os.cpu_count()} cores, {a.jobs} folds at once", flush=True)
+    for k, (tr, inf) in rates(dev).items():
+        print(f"dense batch, {k}: training {tr:,.0f} frames/s, inference {inf:,.0f} frames/s", flush=True)
+    table, feats, corpus = load_bundle(a.bundle)
+    methods = [get_method(m).name for m in (a.methods.split(',') if a.methods else TABLE2_ROWS) if get_method(m).model == 'blstm']
+    balanced = balance_table(table)
+    for seed in [int(s) for s in a.seeds.split(',')]:
+        # the config sermeta_reproduce writes (device 'auto'), so these runs pool and resume with CPU-trained ones
+        cfg = reproduce_config(seed=seed, max_epochs=a.max_epochs, patience=a.patience)
+        t0 = time.perf_counter()
+        runs = [(m, cfg, run_dir(a.runs, corpus, m, seed)) for m in methods]
+        for (m, _, _), r in zip(runs, run_grid(table, feats, runs, classes=CLASSES, corpus=corpus, jobs=a.jobs)):
+            print(f"{corpus} {m:14s} seed {seed}: WA {r['WA']:5.1f}  UA {r['UA']:5.1f}", flush=True)
+        bal = [(m, cfg, run_dir(a.runs, f'{corpus}_balanced', m, seed)) for m in ('baseline', 'Lw') if m in methods]
+        for (m, _, _), r in zip(bal, run_grid(balanced, feats, bal, classes=CLASSES, corpus=f'{corpus}_balanced', jobs=a.jobs)):
+            print(f"{corpus} balanced {m:5s} seed {seed}: WA {r['WA']:5.1f}  UA {r['UA']:5.1f}", flush=True)
+        net, lw, fps, n = fold_speed([d for _, _, d in runs + bal])
+        print(f"seed {seed}: {time.perf_counter() - t0:.0f} s wall for {len(runs) + len(bal)} runs; per epoch (median of {n}): "
+              f"network {net:.2f} s, l/w step {lw:.2f} s, {fps:,.0f} effective frames/s per fold", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest='cmd', required=True)
+    b = sub.add_parser('bundle', help='write (table, features) of a corpus to one file')
+    b.add_argument('--corpus', required=True); b.add_argument('--root', required=True)
+    b.add_argument('--out', required=True); b.add_argument('--cache_dir')
+    t = sub.add_parser('train', help="train the corpus's runs from a bundle")
+    t.add_argument('--bundle', required=True); t.add_argument('--seeds', required=True, help='comma-separated, e.g. 3,4')
+    t.add_argument('--methods', help='comma-separated BLSTM methods (default: every Table 2 row)')
+    t.add_argument('--runs', default='runs'); t.add_argument('--jobs', type=int, default=8)
+    t.add_argument('--max_epochs', type=int); t.add_argument('--patience', type=int)
+    t.add_argument('--device', default='auto')
+    a = ap.parse_args()
+    if a.cmd == 'train':
+        a.max_epochs = a.max_epochs or reproduce_config().max_epochs; a.patience = a.patience or reproduce_config().patience
+    bundle(a) if a.cmd == 'bundle' else train(a)
+
+
+if __name__ == '__main__':
+    main()
