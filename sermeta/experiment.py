@@ -68,19 +68,36 @@ def _start_run(out, meta):
                              "use another --out or --seed, or delete the folder")
     write_json(meta, out/'config.json')
 
+def _stop_workers(ex):
+    "End a process pool's workers now, mid-fold (each fold resumes from its last checkpoint)."
+    stop = getattr(ex, 'terminate_workers', None)  # Python 3.14+
+    if stop: return stop()
+    for p in list((getattr(ex, '_processes', None) or {}).values()): p.terminate()
+    ex.shutdown(wait=False, cancel_futures=True)
+
+def _raise_on_sigterm(signum, frame): raise SystemExit(128 + signum)
+
 def _run_local(tasks, table, features, jobs, progress):
-    "Train the fold tasks in this process (jobs=1) or a pool of `jobs` processes."
+    "Train the fold tasks in this process (jobs=1) or a pool of `jobs` processes; an error, Ctrl-C or SIGTERM stops the workers too."
     if jobs <= 1 or len(tasks) <= 1:
         for t in tasks: _train_task(t, table, features, progress)
         return
-    import multiprocessing as mp
+    import multiprocessing as mp, signal, threading
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from tqdm.auto import tqdm
-    threads = _threads_per_job(jobs)
-    with ProcessPoolExecutor(jobs, mp_context=mp.get_context('forkserver'), initializer=_init_worker,
-                             initargs=(table, features, threads)) as ex, \
-         tqdm(total=len(tasks), desc=f'folds ({jobs} processes)', unit='fold', disable=not progress) as bar:
-        for f in as_completed([ex.submit(_fold_task, t) for t in tasks]): f.result(); bar.update()
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _raise_on_sigterm) if main else None  # `kill` of the parent unwinds through here
+    ex = ProcessPoolExecutor(jobs, mp_context=mp.get_context('forkserver'), initializer=_init_worker,
+                             initargs=(table, features, _threads_per_job(jobs)))
+    try:
+        with tqdm(total=len(tasks), desc=f'folds ({jobs} processes)', unit='fold', disable=not progress) as bar:
+            for f in as_completed([ex.submit(_fold_task, t) for t in tasks]): f.result(); bar.update()
+    except BaseException:
+        _stop_workers(ex)  # else they would train on as orphans, or the pool would wait for every running fold
+        raise
+    else: ex.shutdown()
+    finally:
+        if main: signal.signal(signal.SIGTERM, old)
 
 # %% ../nbs/10_experiment.ipynb #f8af6fb4
 def _run_ray(tasks, table, features, threads, progress):

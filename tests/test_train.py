@@ -253,6 +253,51 @@ def test_grid_in_processes_matches_sequential(tiny, tmp_path):
             pd.testing.assert_frame_equal(pd.read_csv(tmp_path / 'seq' / m / f), pd.read_csv(tmp_path / 'par' / m / f))
 
 
+_GRID_SCRIPT = """
+import sys; sys.path.insert(0, {tests!r})
+from tiny_data import tiny_corpus, tiny_config
+from sermeta.core import CLASSES
+from sermeta.experiment import run_grid
+if __name__ == '__main__':  # the workers import this file
+    table, feats = tiny_corpus()
+    run_grid(table, feats, [('baseline', tiny_config(max_epochs=100000, patience=100000), {out!r})],
+             classes=list(CLASSES), folds='0,1', jobs=2, progress=False)
+"""
+
+
+def _tagged(tag):
+    "Pids of the processes whose environment holds `tag` (the test's run and everything it started)."
+    pids = []
+    for d in Path('/proc').iterdir():
+        try:
+            if d.name.isdigit() and tag.encode() in (d / 'environ').read_bytes(): pids.append(int(d.name))
+        except OSError: pass
+    return pids
+
+
+@pytest.mark.skipif(not Path('/proc/self/environ').exists(), reason='needs /proc')
+def test_sigterm_of_the_parent_ends_its_fold_workers(tmp_path):
+    """`kill` of a run with 2 fold workers ends the workers too (they used to train on as orphans); the folds stay resumable."""
+    import uuid
+    tag = f'SERMETA_TEST_TAG={uuid.uuid4().hex}'
+    script = tmp_path / 'grid.py'
+    script.write_text(_GRID_SCRIPT.format(tests=str(Path(__file__).parent), out=str(tmp_path / 'run')))
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', tag.split('=')[0]: tag.split('=')[1]}
+    p = subprocess.Popen([sys.executable, str(script)], env=env)
+    deadline = time.time() + 120
+    while not all((tmp_path / 'run' / f'fold{i}' / 'checkpoint.pt').exists() for i in (0, 1)):  # both workers training
+        assert p.poll() is None and time.time() < deadline, 'the grid did not start both folds'
+        time.sleep(0.2)
+    workers = [q for q in _tagged(tag) if q != p.pid]
+    assert len(workers) >= 2
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=60) != 0
+    deadline = time.time() + 30
+    while _tagged(tag) and time.time() < deadline: time.sleep(0.2)
+    assert _tagged(tag) == [], 'fold workers outlived their parent'
+    assert not (tmp_path / 'run' / 'fold0' / 'done').exists() and (tmp_path / 'run' / 'fold0' / 'checkpoint.pt').exists()
+
+
 def test_grid_on_local_ray_matches_local_executor(tiny, tmp_path):
     """The same small grid through a local Ray instance gives the local executor's metrics and files."""
     ray = pytest.importorskip('ray')
