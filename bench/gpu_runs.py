@@ -15,11 +15,8 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sermeta.core import CLASSES
-from sermeta.experiment import run_grid, run_dir
 from sermeta.methods import TABLE2_ROWS, get_method
-from sermeta.reproduce import reproduce_config
-from sermeta.reports import balance_table
+from sermeta.reproduce import reproduce_config, train_seeds
 from sermeta.train import resolve_device
 
 
@@ -67,21 +64,15 @@ def train(a):
         print(f"dense batch, {k}: training {tr:,.0f} frames/s, inference {inf:,.0f} frames/s", flush=True)
     table, feats, corpus = load_bundle(a.bundle)
     methods = [get_method(m).name for m in (a.methods.split(',') if a.methods else TABLE2_ROWS) if get_method(m).model == 'blstm']
-    balanced = balance_table(table)
-    for seed in [int(s) for s in a.seeds.split(',')]:
-        # the config sermeta_reproduce writes (device 'auto'), so these runs pool and resume with CPU-trained ones
-        cfg = reproduce_config(seed=seed, max_epochs=a.max_epochs, patience=a.patience)
+    schedule = {k: v for k, v in dict(max_epochs=a.max_epochs, patience=a.patience).items() if v is not None}
+    # the config sermeta_reproduce writes (device 'auto'), so these runs pool and resume with CPU-trained ones
+    config = lambda seed: reproduce_config(seed=seed, **schedule)
+    for seed in [int(s) for s in a.seeds.split(',')]:  # one seed at a time: a run cut short leaves whole seeds
         t0 = time.perf_counter()
-        runs = [(m, cfg, run_dir(a.runs, corpus, m, seed)) for m in methods]
-        for (m, _, _), r in zip(runs, run_grid(table, feats, runs, classes=CLASSES, corpus=corpus, jobs=a.jobs)):
-            print(f"{corpus} {m:14s} seed {seed}: WA {r['WA']:5.1f}  UA {r['UA']:5.1f}", flush=True)
-        bal = [(m, cfg, run_dir(a.runs, f'{corpus}_balanced', m, seed)) for m in ('baseline', 'Lw') if m in methods]
-        for (m, _, _), r in zip(bal, run_grid(balanced, feats, bal, classes=CLASSES, corpus=f'{corpus}_balanced', jobs=a.jobs)):
-            print(f"{corpus} balanced {m:5s} seed {seed}: WA {r['WA']:5.1f}  UA {r['UA']:5.1f}", flush=True)
-        net, lw, fps, n = fold_speed([d for _, _, d in runs + bal])
-        print(f"seed {seed}: {time.perf_counter() - t0:.0f} s wall for {len(runs) + len(bal)} runs; per epoch (median of {n}): "
+        dirs = train_seeds(table, feats, corpus, methods, [seed], config, a.runs, jobs=a.jobs)
+        net, lw, fps, n = fold_speed(dirs)
+        print(f"seed {seed}: {time.perf_counter() - t0:.0f} s wall for {len(dirs)} runs; per epoch (median of {n}): "
               f"network {net:.2f} s, l/w step {lw:.2f} s, {fps:,.0f} effective frames/s per fold", flush=True)
-
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -96,8 +87,6 @@ def main():
     t.add_argument('--max_epochs', type=int); t.add_argument('--patience', type=int)
     t.add_argument('--device', default='auto')
     a = ap.parse_args()
-    if a.cmd == 'train':
-        a.max_epochs = a.max_epochs or reproduce_config().max_epochs; a.patience = a.patience or reproduce_config().patience
     bundle(a) if a.cmd == 'bundle' else train(a)
 
 

@@ -18,7 +18,7 @@ from .evaluate import label_fix_rates
 from .reports import balance_table, run_reports, table2, finished_seeds, read_seeds
 
 # %% auto #0
-__all__ = ['reproduce_config', 'summarize_runs', 'prepare_corpus', 'default_jobs', 'reproduce', 'reproduce_cli']
+__all__ = ['reproduce_config', 'summarize_runs', 'prepare_corpus', 'default_jobs', 'train_seeds', 'reproduce', 'reproduce_cli']
 
 # %% ../nbs/11_reproduce.ipynb #971391fe
 def reproduce_config(*, quick=False, seed=0, **overrides) -> Config:
@@ -58,6 +58,20 @@ def default_jobs(device='auto') -> int:
     from sermeta.train import resolve_device
     return (os.cpu_count() or 1) if resolve_device(device).type == 'cpu' else 1
 
+def train_seeds(table, feats, corpus, methods, seeds, config, runs, *, folds='all', jobs=1, progress=True) -> list:
+    "Train `methods` for `seeds` (config(seed) -> Config) into `runs`, then `baseline`/`Lw` on the balanced selection; prints WA/UA; returns the run directories."
+    runs_ = [(name, config(seed), run_dir(runs, corpus, name, seed)) for seed in seeds for name in methods]
+    balanced = balance_table(table)  # Sec. 3.4: the same two methods on a class-balanced selection
+    runs_bal = [(name, config(seed), run_dir(runs, f'{corpus}_balanced', name, seed))
+                for seed in seeds for name in ('baseline', 'Lw') if name in methods]
+    for (name, cfg, _), m in zip(runs_, run_grid(table, feats, runs_, classes=CLASSES, folds=folds, corpus=corpus, jobs=jobs, progress=progress)):
+        print(f"{corpus} {name:14s} seed {cfg.seed}: WA {m['WA']:5.1f}  UA {m['UA']:5.1f}", flush=True)
+    if runs_bal:
+        for (name, cfg, _), m in zip(runs_bal, run_grid(balanced, feats, runs_bal, classes=CLASSES, folds=folds, corpus=f'{corpus}_balanced',
+                                                         jobs=jobs, progress=progress)):
+            print(f"{corpus} balanced {name:5s} seed {cfg.seed}: WA {m['WA']:5.1f}  UA {m['UA']:5.1f}", flush=True)
+    return [d for _, _, d in runs_ + runs_bal]
+
 def reproduce(corpus='synthetic', root=None, *, scale=0.1, seeds=1, methods=None, quick=False, folds='all', jobs=None,
               max_epochs=None, patience=None, runs='runs', data_dir='data', cache_dir=None, device='auto', bf16=False, lw_bf16=False, reports=True, reports_dir='reports',
               progress=True):
@@ -72,18 +86,8 @@ def reproduce(corpus='synthetic', root=None, *, scale=0.1, seeds=1, methods=None
     feats = extract_features(table, cache_dir=cache_dir, progress=progress)
     schedule = {k: v for k, v in dict(max_epochs=max_epochs, patience=patience).items() if v is not None}
     config = lambda seed: reproduce_config(quick=quick, seed=seed, device=device, bf16=bf16, lw_bf16=lw_bf16, **schedule)
-    runs_ = [(name, config(seed), run_dir(runs, corpus, name, seed)) for seed in range(seeds) for name in methods]
-    balanced = balance_table(table)  # Sec. 3.4: the same two methods on a class-balanced selection
-    runs_bal = [(name, config(seed), run_dir(runs, f'{corpus}_balanced', name, seed))
-                for seed in range(seeds) for name in ('baseline', 'Lw') if name in methods]
     t0 = time.perf_counter()
-    jobs = jobs or default_jobs(device)
-    for (name, cfg, _), m in zip(runs_, run_grid(table, feats, runs_, classes=CLASSES, folds=folds, corpus=corpus, jobs=jobs, progress=progress)):
-        print(f"{corpus} {name:14s} seed {cfg.seed}: WA {m['WA']:5.1f}  UA {m['UA']:5.1f}", flush=True)
-    if runs_bal:
-        for (name, cfg, _), m in zip(runs_bal, run_grid(balanced, feats, runs_bal, classes=CLASSES, folds=folds, corpus=f'{corpus}_balanced',
-                                                         jobs=jobs, progress=progress)):
-            print(f"{corpus} balanced {name:5s} seed {cfg.seed}: WA {m['WA']:5.1f}  UA {m['UA']:5.1f}", flush=True)
+    train_seeds(table, feats, corpus, methods, range(seeds), config, runs, folds=folds, jobs=jobs or default_jobs(device), progress=progress)
     print(f"training: {time.perf_counter() - t0:.0f} s")
     if reports:
         html = run_reports(corpus, root, runs=runs, out=Path(reports_dir)/corpus, methods=methods, smoke=quick, progress=progress)
