@@ -1,4 +1,4 @@
-"Shared test setup: the tests folder on sys.path (for `iemocap_fixture`), and the real EmoDB location."
+"Shared test setup: the tests folder on sys.path (for `iemocap_fixture`, `tiny_data`), the tiny corpus, and the real EmoDB location."
 import sys
 from pathlib import Path
 import pytest
@@ -22,3 +22,10 @@ def iemocap_tree(tmp_path_factory):
     "A read-only IEMOCAP tree shared by the tests that do not change it: (root, truth)."
     from iemocap_fixture import write_iemocap_tree
     return write_iemocap_tree(tmp_path_factory.mktemp('iemocap'))
+
+
+@pytest.fixture(scope='module')
+def tiny():
+    "The tiny random-feature corpus of `tiny_data`: (table, features); one per test module."
+    from tiny_data import tiny_corpus
+    return tiny_corpus()

@@ -2,21 +2,13 @@
 `python -m pytest -q tests/test_cuda.py`."""
 import numpy as np, pandas as pd, pytest, torch
 from sermeta.core import CLASSES
-from sermeta.folds import make_folds, fold_normaliser
+from sermeta.folds import fold_normaliser
 from sermeta.model import EmotionClassifier
 from sermeta.train import train_fold, resolve_device, stack_utterances, predict_log_probs
-from tiny_data import tiny_corpus, tiny_config
+from tiny_data import tiny_config, tiny_fold
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason='no CUDA device')
 CL = list(CLASSES)
-
-
-@pytest.fixture(scope='module')
-def tiny():
-    return tiny_corpus()
-
-
-def _fold(table, i=0): return make_folds(table, classes=CL)[i]
 
 
 def test_auto_picks_the_gpu():
@@ -26,7 +18,7 @@ def test_auto_picks_the_gpu():
 def test_gpu_inference_matches_cpu(tiny):
     "The same weights give the same log-probabilities on both devices (fp32), and nearly the same classes under bf16."
     table, feats = tiny
-    f = _fold(table)
+    f = tiny_fold(table)
     norm, ids = fold_normaliser(f, feats), list(f.train_ids)
     torch.manual_seed(0)
     m = EmotionClassifier(32, len(CL), fc_size=16, lstm_size=8).eval()
@@ -43,7 +35,7 @@ def test_gpu_inference_matches_cpu(tiny):
 def test_methods_learn_on_gpu(tiny, tmp_path, method):
     "Every kind of trainer step runs on the GPU, learns the class signal, and keeps w mean-normalised."
     table, feats = tiny
-    m = train_fold(_fold(table), table, feats, method, tiny_config(device='cuda', max_epochs=12, patience=12),
+    m = train_fold(tiny_fold(table), table, feats, method, tiny_config(device='cuda', max_epochs=12, patience=12),
                    tmp_path, classes=CL, progress=False)
     assert m['UA'] > 50  # chance is 25
     le = pd.read_csv(tmp_path / 'learned.csv')
@@ -52,7 +44,7 @@ def test_methods_learn_on_gpu(tiny, tmp_path, method):
 
 def test_bf16_training_on_gpu(tiny, tmp_path):
     table, feats = tiny
-    m = train_fold(_fold(table), table, feats, 'Lw', tiny_config(device='cuda', bf16=True, max_epochs=12, patience=12),
+    m = train_fold(tiny_fold(table), table, feats, 'Lw', tiny_config(device='cuda', bf16=True, max_epochs=12, patience=12),
                    tmp_path, classes=CL, progress=False)
     assert m['UA'] > 50
 
@@ -60,7 +52,7 @@ def test_bf16_training_on_gpu(tiny, tmp_path):
 def test_gpu_resume_matches_uninterrupted(tiny, tmp_path):
     "A GPU run stopped after 3 epochs and resumed from its checkpoint ends where an uninterrupted run ends."
     table, feats = tiny
-    f, cfg = _fold(table, 1), tiny_config(device='cuda')
+    f, cfg = tiny_fold(table, 1), tiny_config(device='cuda')
     train_fold(f, table, feats, 'Lw', cfg, tmp_path / 'whole', classes=CL, progress=False)
     assert train_fold(f, table, feats, 'Lw', cfg, tmp_path / 'cut', classes=CL, progress=False, max_epochs_run=3) is None
     train_fold(f, table, feats, 'Lw', cfg, tmp_path / 'cut', classes=CL, progress=False)
@@ -75,7 +67,7 @@ def test_gpu_resume_matches_uninterrupted(tiny, tmp_path):
 def test_gpu_checkpoint_resumes_on_the_cpu(tiny, tmp_path):
     "A fold begun on a GPU machine can be finished on one without: the checkpoint holds no device-bound state that breaks."
     table, feats = tiny
-    f = _fold(table, 2)
+    f = tiny_fold(table, 2)
     assert train_fold(f, table, feats, 'Lw', tiny_config(device='cuda'), tmp_path, classes=CL, progress=False, max_epochs_run=2) is None
     ck = torch.load(tmp_path / 'checkpoint.pt', map_location='cpu', weights_only=False)
     ck['config']['device'] = 'cpu'  # the same run, moved: only the device differs

@@ -9,17 +9,9 @@ from sermeta.methods import METHODS, ALL_METHODS, get_method
 from sermeta.model import EmotionClassifier
 from sermeta.train import train_fold, NonFiniteLoss
 from sermeta.experiment import run_method
-from tiny_data import tiny_corpus, tiny_config
+from tiny_data import tiny_corpus, tiny_config, tiny_fold
 
 CL = list(CLASSES)
-
-
-@pytest.fixture(scope='module')
-def tiny():
-    return tiny_corpus()
-
-
-def _fold(table, i=0): return make_folds(table, classes=CL)[i]
 
 
 def test_padding_does_not_change_the_output():
@@ -52,7 +44,7 @@ def test_lw_step_mechanics():
 
 def test_same_seed_same_metrics(tiny, tmp_path):
     table, feats = tiny
-    f = _fold(table)
+    f = tiny_fold(table)
     a = train_fold(f, table, feats, 'Lw', tiny_config(), tmp_path / 'a', classes=CL, progress=False)
     b = train_fold(f, table, feats, 'Lw', tiny_config(), tmp_path / 'b', classes=CL, progress=False)
     assert a['WA'] == b['WA'] and a['UA'] == b['UA']
@@ -65,7 +57,7 @@ def test_same_seed_same_metrics(tiny, tmp_path):
 def test_frozen_l_and_w_equals_baseline(tiny, tmp_path):
     """The alternating machinery with l and w frozen trains exactly the baseline."""
     table, feats = tiny
-    f = _fold(table, 2)
+    f = tiny_fold(table, 2)
     frozen = dataclasses.replace(METHODS['Lw'], name='Lw_frozen', targets='gold')
     cfg = tiny_config(lr_label=0.0, lr_weight=0.0)
     train_fold(f, table, feats, 'baseline', cfg, tmp_path / 'base', classes=CL, progress=False)
@@ -78,7 +70,7 @@ def test_frozen_l_and_w_equals_baseline(tiny, tmp_path):
 
 def test_lw_moves_labels_and_weights(tiny, tmp_path):
     table, feats = tiny
-    train_fold(_fold(table), table, feats, 'Lw', tiny_config(lr_label=3.0, lr_weight=0.5), tmp_path, classes=CL, progress=False)
+    train_fold(tiny_fold(table), table, feats, 'Lw', tiny_config(lr_label=3.0, lr_weight=0.5), tmp_path, classes=CL, progress=False)
     le = pd.read_csv(tmp_path / 'learned.csv')
     assert abs(le.w.mean() - 1) < 1e-5 and (le.w > 0).all()
     assert not np.allclose(le.w, le.w_init)
@@ -89,7 +81,7 @@ def test_lw_moves_labels_and_weights(tiny, tmp_path):
 def test_every_method_runs(tiny, tmp_path):
     table, feats = tiny
     for name in [n for n, m in ALL_METHODS.items() if m.model == 'blstm']:  # the svm reference has its own trainer (test_reference)
-        m = train_fold(_fold(table, 1), table, feats, name, tiny_config(max_epochs=2, patience=1), tmp_path / name, classes=CL, progress=False)
+        m = train_fold(tiny_fold(table, 1), table, feats, name, tiny_config(max_epochs=2, patience=1), tmp_path / name, classes=CL, progress=False)
         assert 0 <= m['UA'] <= 100
         assert (tmp_path / name / 'done').is_file()
     # pretrain: a pretrain phase then a main phase in the history
@@ -108,7 +100,7 @@ def _flip_labels(table, share, seed=0):
 def test_pencil_moves_labels_toward_the_truth(tiny, tmp_path):
     table, feats = tiny
     noisy, flipped = _flip_labels(table, 0.25)
-    train_fold(_fold(noisy), noisy, feats, 'pencil', tiny_config(max_epochs=8, patience=8), tmp_path, classes=CL, progress=False)
+    train_fold(tiny_fold(noisy), noisy, feats, 'pencil', tiny_config(max_epochs=8, patience=8), tmp_path, classes=CL, progress=False)
     le = pd.read_csv(tmp_path / 'learned.csv')
     truth = table.set_index('utt_id').label
     changed = le.learned != le.gold
@@ -121,7 +113,7 @@ def test_pencil_moves_labels_toward_the_truth(tiny, tmp_path):
 def test_confident_learning_drops_or_relabels_flagged_utterances(tiny, tmp_path):
     table, feats = tiny
     noisy, flipped = _flip_labels(table, 0.25)
-    fold = _fold(noisy)
+    fold = tiny_fold(noisy)
     train_fold(fold, noisy, feats, 'cleanlab', tiny_config(max_epochs=2), tmp_path / 'drop', classes=CL, progress=False)
     issues = pd.read_csv(tmp_path / 'drop' / 'label_issues.csv')
     assert sorted(issues.utt_id) == sorted(fold.train_ids)
@@ -191,7 +183,7 @@ def test_resume_after_sigkill_gives_identical_results(tmp_path):
 
 def test_resume_with_other_config_is_refused(tiny, tmp_path):
     table, feats = tiny
-    f = _fold(table)
+    f = tiny_fold(table)
     assert train_fold(f, table, feats, 'Lw', tiny_config(), tmp_path, classes=CL, progress=False, max_epochs_run=1) is None
     with pytest.raises(ValueError, match=r"cannot resume: it was made with another config.*'lr'"):
         train_fold(f, table, feats, 'Lw', tiny_config(lr=1e-2), tmp_path, classes=CL, progress=False)
@@ -201,7 +193,7 @@ def test_resume_with_other_config_is_refused(tiny, tmp_path):
 
 def test_bad_input(tiny, tmp_path):
     table, feats = tiny
-    f = _fold(table)
+    f = tiny_fold(table)
     with pytest.raises(ValueError, match="unknown method 'LW'"):
         get_method('LW')
     with pytest.raises(ValueError, match="have no utterance of class"):
@@ -217,7 +209,7 @@ def test_bad_input(tiny, tmp_path):
 def test_nan_loss_stops_with_epoch_and_utterances(tiny, tmp_path, monkeypatch):
     import sermeta.train as T
     table, feats = tiny
-    f = _fold(table)
+    f = tiny_fold(table)
     train_fold(f, table, feats, 'baseline', tiny_config(max_epochs=6), tmp_path, classes=CL, progress=False, max_epochs_run=2)
     ck = (tmp_path / 'checkpoint.pt').read_bytes()
     orig = T.weighted_soft_loss
@@ -233,7 +225,7 @@ def test_unwritable_output(tiny, tmp_path):
     table, feats = tiny
     (tmp_path / 'afile').write_text('x')  # a folder cannot be made under a file, even by root
     with pytest.raises(PermissionError, match='cannot create the output folder'):
-        train_fold(_fold(table), table, feats, 'baseline', tiny_config(), tmp_path / 'afile' / 'run', classes=CL, progress=False)
+        train_fold(tiny_fold(table), table, feats, 'baseline', tiny_config(), tmp_path / 'afile' / 'run', classes=CL, progress=False)
 
 
 def test_grid_in_processes_matches_sequential(tiny, tmp_path):

@@ -1,6 +1,7 @@
 """A tiny corpus of random features with a learnable class signal, for fast trainer tests."""
 import numpy as np, pandas as pd
 from sermeta.core import CLASSES
+from sermeta.folds import make_folds
 from sermeta.train import Config
 
 
@@ -26,3 +27,8 @@ def tiny_corpus(seed=0, n_per_speaker=16, n_features=32, with_votes=True):
 def tiny_config(**kw):
     "A model and schedule small enough to train a fold in about a second."
     return Config(**{**dict(fc_size=16, lstm_size=8, batch_size=8, max_epochs=6, patience=3, lr=3e-3), **kw})
+
+
+def tiny_fold(table, i=0):
+    "Fold `i` of the tiny corpus's leave-one-speaker-out folds."
+    return make_folds(table, classes=list(CLASSES))[i]
