@@ -52,8 +52,9 @@ class LabelWeightState:
     def step(self, log_probs,         # (N, C) log y_n of the fixed network
              *, lr_label=1.0,         # step size for l (0: l stays)
              lr_weight=0.1,           # step size for w (0: w stays)
+             groups=None,             # (N,) gold class indices: rescale w within each class instead (class means kept)
             ):
-        "One gradient step on sum_n L_n for l and/or w, then rescale w to mean 1 (eq. 6)."
+        "One gradient step on sum_n L_n for l and/or w, then rescale w to mean 1 (eq. 6), or each group to its old mean."
         l = self.label_logits.clone().requires_grad_()
         w = self.weights.clone().requires_grad_()
         loss = (-(torch.softmax(l, 1) * log_probs.detach()).sum(1) / w).sum()  # sum_n L_n, eq. 4
@@ -61,5 +62,10 @@ class LabelWeightState:
         if lr_label: self.label_logits = (l - lr_label * gl).detach()
         if lr_weight:
             w = (w - lr_weight * gw).detach()   # gw < 0: every w_n grows, in proportion to L_n / w_n
-            self.weights = w / w.mean()         # eq. 6: mean_n w_n = 1
+            self.weights = w / w.mean() if groups is None else w * _group_ratio(self.weights, w, groups)
         return self
+
+def _group_ratio(before, after, groups):
+    "Per utterance, its group's mean of `before` over its mean of `after`: multiplying `after` by it restores every group mean."
+    g = torch.as_tensor(groups)
+    return (torch.bincount(g, before.double()) / torch.bincount(g, after.double())).to(after.dtype)[g]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, asdict
 
 # %% auto #0
-__all__ = ['METHODS', 'RIVALS', 'REFERENCES', 'ALL_METHODS', 'TABLE2_ROWS', 'Method', 'get_method']
+__all__ = ['METHODS', 'RIVALS', 'REFERENCES', 'VARIANTS', 'ALL_METHODS', 'TABLE2_ROWS', 'Method', 'get_method']
 
 # %% ../nbs/07_methods.ipynb #e6ef3463
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class Method:
     clean: str = 'none'          # none | drop | relabel
     in_paper: bool = True
     model: str = 'blstm'         # blstm | svm
+    weight_norm: str = 'all'     # all (eq. 6) | class: w rescaled within each gold class, class means kept
 
     @property
     def alternates(self): return self.updates_labels or self.updates_weights
@@ -33,7 +34,7 @@ class Method:
     def learns_labels(self): return self.updates_labels or self.loss == 'pencil' or self.clean == 'relabel'
 
     def to_dict(self):
-        later = dict(loss='soft_ce', clean='none', in_paper=True, model='blstm')
+        later = dict(loss='soft_ce', clean='none', in_paper=True, model='blstm', weight_norm='all')
         return {k: v for k, v in asdict(self).items() if not (k in later and v == later[k])}
 
 # %% ../nbs/07_methods.ipynb #e3ca456a
@@ -59,8 +60,13 @@ RIVALS = {m.name: m for m in [
 REFERENCES = {m.name: m for m in [
     Method('svm', 'IS09 functionals + SVM (reference)', model='svm', in_paper=False),
 ]}
-ALL_METHODS = {**METHODS, **RIVALS, **REFERENCES}
-TABLE2_ROWS = [*METHODS, 'pencil', 'cleanlab', 'svm']  # what sermeta_reproduce trains by default; cleanlab_relabel on request
+VARIANTS = {m.name: m for m in [
+    Method('w_within_class', 'BLSTM + ATT + w, class weights kept', updates_weights=True, targets='labels', weight_norm='class', in_paper=False),
+    Method('Lw_within_class', 'BLSTM + ATT + L + w, class weights kept', updates_labels=True, updates_weights=True, targets='labels',
+           weight_norm='class', in_paper=False),
+]}
+ALL_METHODS = {**METHODS, **RIVALS, **REFERENCES, **VARIANTS}
+TABLE2_ROWS = [*METHODS, 'pencil', 'cleanlab', 'svm']  # what sermeta_reproduce trains by default; cleanlab_relabel and VARIANTS on request
 
 def get_method(name) -> Method:
     "The method called `name`; a clear error listing the known names otherwise."

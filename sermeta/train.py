@@ -274,7 +274,8 @@ def train_fold(fold,               # a folds.Fold
         if alternate:
             logy = predict_log_probs(model, train, dropout=config.lw_dropout, bf16=config.bf16 or config.lw_bf16).cpu()
             lw.step(logy, lr_label=config.lr_label if method.updates_labels else 0.0,
-                    lr_weight=config.lr_weight if method.updates_weights else 0.0)
+                    lr_weight=config.lr_weight if method.updates_weights else 0.0,
+                    groups=train.labels.cpu() if method.weight_norm == 'class' else None)
         t_lw = time.perf_counter() - t1 if alternate else 0.0
         s['epoch'] += 1
         better = vloss < s['best_loss']

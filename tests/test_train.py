@@ -78,6 +78,24 @@ def test_lw_moves_labels_and_weights(tiny, tmp_path):
     assert (hist.seconds_lw > 0).all()
 
 
+def test_within_class_weights_keep_the_class_means(tiny, tmp_path):
+    """`w` trades the class weights away (eq. 6 over all utterances); `w_within_class` keeps every class's mean and
+    still spreads the weights of one class apart."""
+    table, feats = tiny
+    i = table.utt_id.str[-3:].astype(int)  # utterance i of a speaker has class i % 4: keep 1, 2, 4, 4 per speaker
+    table = table[(i < 4) | ((table.label == 'sadness') & (i < 9)) | table.label.isin(['neutral', 'anger'])]
+    cfg = tiny_config(lr_weight=0.5)
+    for name in ('w', 'w_within_class'):
+        train_fold(tiny_fold(table), table, feats, name, cfg, tmp_path / name, classes=CL, progress=False)
+    le = {n: pd.read_csv(tmp_path / n / 'learned.csv') for n in ('w', 'w_within_class')}
+    start = le['w'].groupby('gold').w_init.mean()
+    kept = le['w_within_class'].groupby('gold').w.mean()
+    np.testing.assert_allclose(kept.values, start.loc[kept.index].values, rtol=1e-5)
+    assert le['w_within_class'].groupby('gold').w.std().min() > 1e-4           # weights move within a class (float noise: 1e-7)
+    moved = (le['w'].groupby('gold').w.mean() - start).abs().max()
+    assert moved > 0.05, moved                                                 # the literal `w` does trade them away
+
+
 def test_every_method_runs(tiny, tmp_path):
     table, feats = tiny
     for name in [n for n, m in ALL_METHODS.items() if m.model == 'blstm']:  # the svm reference has its own trainer (test_reference)
