@@ -8,7 +8,7 @@ import contextlib, json, os, tempfile
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['CLASSES', 'PAPER_TABLE1', 'atomic_write', 'write_json', 'write_csv']
+__all__ = ['CLASSES', 'PAPER_TABLE1', 'atomic_write', 'write_json', 'write_csv', 'worker_pool', 'explain_dead_workers']
 
 # %% ../nbs/00_core.ipynb #111510fd
 CLASSES = ('happiness', 'sadness', 'neutral', 'anger')  # the paper's 4 classes, Table 1 order
@@ -47,3 +47,23 @@ def write_json(obj, path):
 def write_csv(df, path, **kwargs):
     "Write the DataFrame `df` as CSV to `path`, atomically."
     with atomic_write(path, newline='') as f: df.to_csv(f, **kwargs)
+
+# %% ../nbs/00_core.ipynb #7f3ee674
+def worker_pool(n_jobs, **kwargs):
+    "A `ProcessPoolExecutor` of `n_jobs` workers started with forkserver (see above)."
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    return ProcessPoolExecutor(n_jobs, mp_context=mp.get_context('forkserver'), **kwargs)
+
+# %% ../nbs/00_core.ipynb #19c438c0
+@contextlib.contextmanager
+def explain_dead_workers(what):
+    "Re-raise a pool's `BrokenProcessPool` inside the block as an error that names its usual causes and fixes."
+    from concurrent.futures.process import BrokenProcessPool
+    try: yield
+    except BrokenProcessPool as e:
+        raise RuntimeError(
+            f"{what}: a worker process died. If you call sermeta from a script, put the call under "
+            "`if __name__ == '__main__':` (workers start with forkserver, which imports your script again). "
+            "Otherwise the system may have killed it for memory (see `dmesg`); "
+            "rerun with one job (jobs=1 / n_jobs=1) to see the worker's own error.") from e

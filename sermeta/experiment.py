@@ -8,7 +8,7 @@ import json, time
 from pathlib import Path
 import pandas as pd
 from fastcore.script import call_parse, store_true
-from .core import write_json, write_csv
+from .core import write_json, write_csv, worker_pool, explain_dead_workers
 from .corpora import load_corpus
 from .features import extract_features
 from .folds import make_folds
@@ -82,15 +82,15 @@ def _run_local(tasks, table, features, jobs, progress):
     if jobs <= 1 or len(tasks) <= 1:
         for t in tasks: _train_task(t, table, features, progress)
         return
-    import multiprocessing as mp, signal, threading
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import signal, threading
+    from concurrent.futures import as_completed
     from tqdm.auto import tqdm
     main = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGTERM, _raise_on_sigterm) if main else None  # `kill` of the parent unwinds through here
-    ex = ProcessPoolExecutor(jobs, mp_context=mp.get_context('forkserver'), initializer=_init_worker,
-                             initargs=(table, features, _threads_per_job(jobs)))
+    ex = worker_pool(jobs, initializer=_init_worker, initargs=(table, features, _threads_per_job(jobs)))
     try:
-        with tqdm(total=len(tasks), desc=f'folds ({jobs} processes)', unit='fold', disable=not progress) as bar:
+        with explain_dead_workers('training folds'), \
+             tqdm(total=len(tasks), desc=f'folds ({jobs} processes)', unit='fold', disable=not progress) as bar:
             for f in as_completed([ex.submit(_fold_task, t) for t in tasks]): f.result(); bar.update()
     except BaseException:
         _stop_workers(ex)  # else they would train on as orphans, or the pool would wait for every running fold

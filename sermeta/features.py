@@ -5,13 +5,12 @@
 # %% ../nbs/03_features.ipynb #403b9411
 from __future__ import annotations
 import hashlib, json, os, tempfile, time, warnings
-from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 import numpy as np, pandas as pd, soundfile as sf
 from fastcore.script import call_parse
 from tqdm.auto import tqdm
-from .core import atomic_write, write_json
+from .core import atomic_write, write_json, worker_pool, explain_dead_workers
 
 # %% auto #0
 __all__ = ['SAMPLE_RATE', 'MIN_SAMPLES', 'FEATURE_VERSION', 'is09_config_text', 'config_hash', 'feature_names', 'read_audio',
@@ -109,9 +108,8 @@ def _run_pool(paths, n_jobs, on_result, on_error):
             try: on_result(p, _extract_file(p))
             except ValueError as e: on_error(p, e)
         return
-    import multiprocessing as mp
     from concurrent.futures import as_completed
-    with ProcessPoolExecutor(n_jobs, mp_context=mp.get_context('forkserver')) as ex:
+    with explain_dead_workers('extracting features'), worker_pool(n_jobs) as ex:
         futs = {ex.submit(_extract_file, p): p for p in paths}
         for f in as_completed(futs):
             try: on_result(futs[f], f.result())

@@ -201,3 +201,20 @@ def test_features_console_script(emodb_root, tmp_path):
     one = extract_features(_table([path]), cache_dir=tmp_path/'one', n_jobs=1, progress=False)['03a01Fa']
     assert np.array_equal(np.load(tmp_path/key[:2]/f'{key}.npy'), one)
     assert one.shape == (189, 32)
+
+
+def test_script_without_main_guard_is_told_how_to_fix_it(few, tmp_path):
+    "Forkserver workers import the calling script again; an unguarded call must end in advice, not a bare BrokenProcessPool."
+    script = tmp_path/'unguarded.py'
+    script.write_text('import pandas as pd\nfrom sermeta.features import extract_features\n'
+                      f'extract_features(pd.DataFrame({{"utt_id": {list(few.utt_id)!r}, "path": {list(few.path)!r}}}), '
+                      f'cache_dir={str(tmp_path/"cache")!r}, n_jobs=2, progress=False)\n')
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode != 0
+    assert "RuntimeError: extracting features: a worker process died. If you call sermeta from a script, " \
+           "put the call under `if __name__ == '__main__':`" in r.stderr, r.stderr[-2000:]
+    guarded = tmp_path/'guarded.py'  # the advice works
+    guarded.write_text(script.read_text().replace('extract_features(pd', "if __name__ == '__main__':\n    extract_features(pd"))
+    r = subprocess.run([sys.executable, str(guarded)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert len(_npys(tmp_path/'cache')) == 3
