@@ -319,7 +319,10 @@ def test_grid_on_local_ray_matches_local_executor(tiny, tmp_path):
     torch.set_num_threads(1)
     try: local = run_grid(table, feats, runs(tmp_path / 'local'), classes=CL, folds='0,3', progress=False)
     finally: torch.set_num_threads(threads)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try: ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    except Exception as e:  # Ray waits a fixed 30 s for its own node; on saturated cores it may not make it
+        if 'timed out during startup' not in str(e): raise
+        ray.shutdown(); pytest.skip(f'the local Ray node did not start in 30 s (cores busy?): {e}')
     try: remote = run_grid(table, feats, runs(tmp_path / 'ray'), classes=CL, folds='0,3', jobs=2, executor='ray', progress=False)
     finally: ray.shutdown()
     assert local[0]['WA'] == remote[0]['WA'] and local[0]['folds'] == remote[0]['folds'] == [0, 3]
