@@ -203,11 +203,13 @@ def test_features_console_script(emodb_root, tmp_path):
     assert one.shape == (189, 32)
 
 
-def test_script_without_main_guard_is_told_how_to_fix_it(few, tmp_path):
+def test_script_without_main_guard_is_told_how_to_fix_it(tmp_path):
     "Forkserver workers import the calling script again; an unguarded call must end in advice, not a bare BrokenProcessPool."
+    rng, paths = np.random.default_rng(0), [tmp_path/f'u{i}.wav' for i in range(3)]
+    for p in paths: sf.write(p, rng.normal(0, 0.1, 16000).astype(np.float32), 16000)  # 1 s of noise each
     script = tmp_path/'unguarded.py'
     script.write_text('import pandas as pd\nfrom sermeta.features import extract_features\n'
-                      f'extract_features(pd.DataFrame({{"utt_id": {list(few.utt_id)!r}, "path": {list(few.path)!r}}}), '
+                      f'extract_features(pd.DataFrame({{"utt_id": {[p.stem for p in paths]!r}, "path": {[str(p) for p in paths]!r}}}), '
                       f'cache_dir={str(tmp_path/"cache")!r}, n_jobs=2, progress=False)\n')
     r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert r.returncode != 0
