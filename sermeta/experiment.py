@@ -18,7 +18,7 @@ from .reference import svm_fold
 from .evaluate import pooled_metrics
 
 # %% auto #0
-__all__ = ['run_dir', 'parse_folds', 'run_grid', 'run_method', 'pool_run', 'train_cli']
+__all__ = ['run_dir', 'parse_folds', 'order_tasks', 'run_grid', 'run_method', 'pool_run', 'train_cli']
 
 # %% ../nbs/10_experiment.ipynb #608baa7f
 def run_dir(root, corpus, method, seed) -> Path:
@@ -118,6 +118,11 @@ def _run_ray(tasks, table, features, threads, progress):
             done, pending = ray.wait(pending, num_returns=1)
             ray.get(done); bar.update()
 
+# %% ../nbs/10_experiment.ipynb #087ba8c3
+def order_tasks(tasks):
+    "Fold tasks `(fold, method, config, out, classes)` seed by seed, and within a seed the pretraining (longest) runs first."
+    return sorted(tasks, key=lambda t: (t[2].seed, not t[1].pretrain))  # a stable sort keeps the given order otherwise
+
 # %% ../nbs/10_experiment.ipynb #d84943bc
 def run_grid(table, features, runs,   # runs: list of (method, Config, run directory)
              *, classes, folds='all', corpus='',
@@ -133,7 +138,7 @@ def run_grid(table, features, runs,   # runs: list of (method, Config, run direc
         method, out = get_method(method), Path(out)
         _start_run(out, dict(config=config.to_dict(), method=method.to_dict(), corpus=corpus, classes=list(classes)))
         tasks += [(all_folds[i], method, config, out/f'fold{i}', list(classes)) for i in chosen if not (out/f'fold{i}'/'done').is_file()]
-    tasks.sort(key=lambda t: not t[1].pretrain)  # the longest tasks first
+    tasks = order_tasks(tasks)
     if executor == 'ray': _run_ray(tasks, table, features, _threads_per_job(jobs), progress)
     else: _run_local(tasks, table, features, jobs, progress)
     return [pool_run(out, classes) for _, _, out in runs]
