@@ -75,7 +75,8 @@ def gains_vs_baseline(runs, corpus, methods, *, classes=CLASSES, reference='base
                              seed_diff_sd=by_seed[k].std(ddof=1) if len(common) > 1 else np.nan,
                              seeds_better=int((by_seed[k] > 0).sum()),
                              paper_diff=claim, verdict=_verdict(claim, ci.loc[k, 'lo'], ci.loc[k, 'hi'])))
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=['method', 'metric', 'seeds', 'diff', 'ci_low', 'ci_high', 'seed_diff_sd', 'seeds_better',
+                                       'paper_diff', 'verdict'])  # the columns even when no method besides the reference
 
 # %% ../nbs/16_claims.ipynb #8c026d9e
 def _auroc(y, score):
@@ -113,7 +114,7 @@ def correction_scores(runs, corpus, method, table) -> dict:
 def correction_table(runs, corpus, methods, table) -> pd.DataFrame:
     "`correction_scores` of every method that learns labels or weights or cleans, one row each."
     keep = [m for m in methods if (lambda g: g.learns_labels or g.updates_weights or g.clean != 'none')(get_method(m))]
-    return pd.DataFrame([correction_scores(runs, corpus, m, table) for m in keep]).set_index('method')
+    return pd.DataFrame([correction_scores(runs, corpus, m, table) for m in keep], columns=None if keep else ['method']).set_index('method')
 
 # %% ../nbs/16_claims.ipynb #28370911
 def disagreement(table) -> pd.Series:

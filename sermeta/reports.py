@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_reports.ipynb #3c53be87
 from __future__ import annotations
-import json, os
+import json, os, sys
 from pathlib import Path
 import numpy as np, pandas as pd
 import matplotlib; matplotlib.use('Agg')
@@ -15,9 +15,9 @@ from .evaluate import classification_metrics
 from .paper import PAPER_TABLE2, PAPER_QUOTED, PAPER_TABLE3, PAPER_TABLE4
 
 # %% auto #0
-__all__ = ['REPORTS', 'read_run', 'finished_seeds', 'read_seeds', 'table2', 'pm', 'weight_table', 'label_updates', 'save_figure',
-           'save_heatmap', 'model_figure', 'framework_figure', 'balance_table', 'write_table', 'report_templates',
-           'run_reports']
+__all__ = ['REPORTS', 'REPORT_RUNS', 'read_run', 'finished_seeds', 'read_seeds', 'table2', 'pm', 'weight_table', 'label_updates',
+           'save_figure', 'save_heatmap', 'model_figure', 'framework_figure', 'balance_table', 'write_table',
+           'missing_runs', 'report_templates', 'run_reports']
 
 # %% ../nbs/13_reports.ipynb #33a9ec8b
 def read_run(runs, corpus, method, seed):
@@ -141,6 +141,12 @@ def write_table(df, out_dir, name, *, markdown=None):
 
 # %% ../nbs/13_reports.ipynb #6dc6c377
 REPORTS = ('table1_and_model', 'table2', 'learned', 'balanced', 'claims')
+# the runs a report reads beyond the Table 2 methods: (corpus suffix, method)
+REPORT_RUNS = {'learned': (('', 'Lw'),), 'balanced': (('_balanced', 'baseline'), ('_balanced', 'Lw'))}
+
+def missing_runs(name, runs, corpus) -> list:
+    "The `corpus/method` runs that report `name` reads and that have no finished seed in `runs`."
+    return [f'{corpus}{suffix}/{m}' for suffix, m in REPORT_RUNS.get(name, ()) if not finished_seeds(runs, f'{corpus}{suffix}', m)]
 
 def report_templates() -> Path:
     "The folder of the report templates: nbs/reports of the sermeta checkout."
@@ -148,8 +154,15 @@ def report_templates() -> Path:
     if not d.is_dir(): raise FileNotFoundError(f"{d}: report templates not found; run the reports from a clone of sermeta (pip install -e .)")
     return d
 
-def run_reports(corpus, root, *, runs='runs', out=None, methods=None, smoke=False, names=REPORTS, progress=True) -> list:
-    "Execute the report templates `names` with papermill for `corpus`; returns the HTML files written."
+def run_reports(corpus, root, *, runs='runs', out=None, methods=None, smoke=False, names=None, progress=True) -> list:
+    "Execute the report templates `names` (default: every one whose runs are there) with papermill for `corpus`; returns the HTML files written."
+    if names is None:  # every report whose runs are there; say which are left out and why
+        names = []
+        for n in REPORTS:
+            if miss := missing_runs(n, runs, corpus):
+                print(f"reports {corpus}: no {n} report: it reads {', '.join(miss)}, not finished in {runs} "
+                      f"(train them: sermeta_reproduce --methods baseline,Lw)", file=sys.stderr)
+            else: names.append(n)
     import papermill, nbformat
     from nbconvert import HTMLExporter
     from tqdm.auto import tqdm

@@ -63,3 +63,16 @@ def test_noise_sweep_scores_each_level(tmp_path):
     saved = pd.read_csv(tmp_path / 'runs' / 'synthetic_noise_sweep.csv')
     pd.testing.assert_frame_equal(saved, df, check_dtype=False)
     assert (tmp_path / 'runs' / 'synthetic_noise2' / 'Lw' / 'seed0' / 'fold0' / 'done').is_file()
+
+
+def test_reports_of_a_reference_only_run(tmp_path, capsys):
+    "`--methods svm`: no baseline to measure gains against and nothing that learns labels: the reports still run and say so."
+    reproduce('synthetic', scale=0.02, methods=['svm'], quick=True, folds='0', reports_dir=tmp_path / 'reports', runs=tmp_path / 'runs',
+              data_dir=tmp_path / 'data', cache_dir=tmp_path / 'cache', progress=False)
+    html = (tmp_path / 'reports/synthetic/html/claims.html').read_text()
+    assert 'no finished baseline run' in html and 'nothing to score' in html
+    assert not (tmp_path / 'reports/synthetic/claims_gains.csv').exists()
+    assert (tmp_path / 'reports/synthetic/table2.csv').exists()
+    err = capsys.readouterr().err  # the Lw-based reports are left out, saying why
+    assert 'no learned report: it reads synthetic/Lw' in err and 'no balanced report' in err
+    assert not (tmp_path / 'reports/synthetic/html/learned.html').exists()
