@@ -11,7 +11,7 @@ from fastcore.script import call_parse, store_true
 from .core import CLASSES, write_csv
 from .corpora import load_corpus, table1
 from .features import extract_features
-from .methods import TABLE2_ROWS, get_method
+from .methods import TABLE2_ROWS, VARIANTS, get_method
 from .train import Config
 from .experiment import run_grid, run_dir
 from .evaluate import label_fix_rates
@@ -89,10 +89,12 @@ def reproduce(corpus='synthetic', root=None, *, scale=0.1, seeds=1, methods=None
     t0 = time.perf_counter()
     train_seeds(table, feats, corpus, methods, range(seeds), config, runs, folds=folds, jobs=jobs or default_jobs(device), progress=progress)
     print(f"training: {time.perf_counter() - t0:.0f} s")
+    # the reports and the summary show the methods trained here and any variant (VARIANTS) already finished in `runs`
+    shown = methods + [v for v in VARIANTS if v not in methods and finished_seeds(runs, corpus, v)]
     if reports:
-        html = run_reports(corpus, root, runs=runs, out=Path(reports_dir)/corpus, methods=methods, smoke=quick, progress=progress)
+        html = run_reports(corpus, root, runs=runs, out=Path(reports_dir)/corpus, methods=shown, smoke=quick, progress=progress)
         print(f"reports: {len(html)} notebooks in {Path(reports_dir)/corpus}")
-    return summarize_runs(runs, corpus, methods, CLASSES, table)
+    return summarize_runs(runs, corpus, shown, CLASSES, table)
 
 # %% ../nbs/11_reproduce.ipynb #06571694
 @call_parse
