@@ -84,6 +84,11 @@ def _auroc(y, score):
     y = np.asarray(y, bool)
     return float(roc_auc_score(y, score)) if 0 < y.sum() < len(y) else float('nan')
 
+def _auroc_within(y, score, groups):
+    "Mean over `groups` of the AUROC inside each group (groups with one outcome only are left out)."
+    d = pd.DataFrame({'y': np.asarray(y, bool), 's': np.asarray(score, float), 'g': np.asarray(groups)})
+    return float(np.nanmean([_auroc(g.y, g.s) for _, g in d.groupby('g')] or [np.nan]))
+
 def ambiguous_utterances(table) -> pd.Series:
     "utt_id -> True when the annotators' votes are split (votes_<class> columns), else False."
     v = table.filter(like='votes_')
@@ -103,7 +108,9 @@ def correction_scores(runs, corpus, method, table) -> dict:
     if m.updates_weights:
         amb = learned.utt_id.map(ambiguous_utterances(table)) if table.filter(like='votes_').shape[1] else None
         out.update(AUROC_w_wrong=_auroc(wrong, learned.w), AUROC_w_init_wrong=_auroc(wrong, learned.w_init),
-                   AUROC_w_ambiguous=_auroc(amb, learned.w) if amb is not None else float('nan'))
+                   AUROC_w_wrong_within_class=_auroc_within(wrong, learned.w, learned.gold),
+                   AUROC_w_ambiguous=_auroc(amb, learned.w) if amb is not None else float('nan'),
+                   AUROC_w_ambiguous_within_class=_auroc_within(amb, learned.w, learned.gold) if amb is not None else float('nan'))
     if m.clean != 'none':
         iss = pd.concat(pd.read_csv(p) for s in seeds for p in sorted((Path(runs)/corpus/method/f'seed{s}').glob('fold*/label_issues.csv')))
         w = iss.gold != iss.utt_id.map(truth)
