@@ -161,7 +161,7 @@ def run_reports(corpus, root, *, runs='runs', out=None, methods=None, smoke=Fals
         for n in REPORTS:
             if miss := missing_runs(n, runs, corpus):
                 print(f"reports {corpus}: no {n} report: it reads {', '.join(miss)}, not finished in {runs} "
-                      f"(train them: sermeta_reproduce --methods baseline,Lw)", file=sys.stderr)
+                      f"(train them: sermeta_reproduce --methods {','.join(dict.fromkeys(x.split('/')[1] for x in miss))})", file=sys.stderr)
             else: names.append(n)
     import papermill, nbformat
     from nbconvert import HTMLExporter

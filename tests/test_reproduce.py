@@ -77,5 +77,6 @@ def test_reports_of_a_reference_only_run(tmp_path, capsys):
     assert not (tmp_path / 'reports/synthetic/claims_gains.csv').exists()
     assert (tmp_path / 'reports/synthetic/table2.csv').exists()
     err = capsys.readouterr().err  # the Lw-based reports are left out, saying why
-    assert 'no learned report: it reads synthetic/Lw' in err and 'no balanced report' in err
+    assert 'no learned report: it reads synthetic/Lw' in err and '--methods Lw)' in err
+    assert 'no balanced report' in err and '--methods baseline,Lw)' in err
     assert not (tmp_path / 'reports/synthetic/html/learned.html').exists()
