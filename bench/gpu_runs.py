@@ -9,6 +9,8 @@ on either). It also prints the dense-batch training and inference rates of the p
     python bench/gpu_runs.py bundle --corpus emodb --root ../shared/data/emodb --out .dev/emodb.npz   # where the audio is
     python bench/gpu_runs.py train --bundle .dev/emodb.npz --corpus emodb --seeds 3,4 --jobs 8 \
         --max_epochs 60 --patience 10 --runs reports/runs                                           # on the GPU machine
+    python bench/gpu_runs.py train --bundle .dev/emodb.npz --seeds 0,1,3,4,5 --together --jobs 14 \
+        --methods w_within_class,Lw_within_class --max_epochs 60 --patience 10 --runs reports/runs  # few methods: seeds in one grid
 """
 import argparse, io, os, sys, time
 from pathlib import Path
@@ -67,11 +69,14 @@ def train(a):
     schedule = {k: v for k, v in dict(max_epochs=a.max_epochs, patience=a.patience).items() if v is not None}
     # the config sermeta_reproduce writes (device 'auto'), so these runs pool and resume with CPU-trained ones
     config = lambda seed: reproduce_config(seed=seed, **schedule)
-    for seed in [int(s) for s in a.seeds.split(',')]:  # one seed at a time: a run cut short leaves whole seeds
+    seeds = [int(s) for s in a.seeds.split(',')]
+    # one seed at a time, so a run cut short leaves whole seeds; or, with --together, every seed in one grid, which keeps
+    # all workers busy when there are few methods (2 methods x 10 folds would leave 12 workers short of work per seed)
+    for group in ([seeds] if a.together else [[s] for s in seeds]):
         t0 = time.perf_counter()
-        dirs = train_seeds(table, feats, corpus, methods, [seed], config, a.runs, jobs=a.jobs)
+        dirs = train_seeds(table, feats, corpus, methods, group, config, a.runs, jobs=a.jobs)
         net, lw, fps, n = fold_speed(dirs)
-        print(f"seed {seed}: {time.perf_counter() - t0:.0f} s wall for {len(dirs)} runs; per epoch (median of {n}): "
+        print(f"seeds {','.join(map(str, group))}: {time.perf_counter() - t0:.0f} s wall for {len(dirs)} runs; per epoch (median of {n}): "
               f"network {net:.2f} s, l/w step {lw:.2f} s, {fps:,.0f} effective frames/s per fold", flush=True)
 
 def main():
@@ -86,6 +91,7 @@ def main():
     t.add_argument('--runs', default='runs'); t.add_argument('--jobs', type=int, default=8)
     t.add_argument('--max_epochs', type=int); t.add_argument('--patience', type=int)
     t.add_argument('--device', default='auto')
+    t.add_argument('--together', action='store_true', help='every seed in one grid (more folds at once; a cut-short run leaves seeds partial)')
     a = ap.parse_args()
     bundle(a) if a.cmd == 'bundle' else train(a)
 
