@@ -166,7 +166,7 @@ def pool_run(out, classes) -> dict:
 @call_parse
 def train_cli(corpus:str='synthetic',  # corpus: iemocap, emodb, manifest, synthetic
               root:str=None,           # corpus folder
-              method:str='baseline',   # baseline, oversample, undersample, soft_target, L, w, Lw_pretrained, Lw
+              method:str='baseline',   # a Table 2 method (baseline, Lw, ...), a rival (pencil, cleanlab, cleanlab_relabel), svm, or a variant (w_within_class, Lw_within_class)
               folds:str='all',         # 'all' or comma-separated fold numbers
               seed:int=0,              # random seed
               max_epochs:int=None,     # network epochs per phase at most (default: Config)
