@@ -7,7 +7,7 @@ machine trains from it with the same run directories, configs and resumable fold
 on either). It also prints the dense-batch training and inference rates of the paper's model on that device.
 
     python bench/gpu_runs.py bundle --corpus emodb --root ../shared/data/emodb --out .dev/emodb.npz   # where the audio is
-    python bench/gpu_runs.py train --bundle .dev/emodb.npz --corpus emodb --seeds 3,4 --jobs 8 \
+    python bench/gpu_runs.py train --bundle .dev/emodb.npz --seeds 3,4 --jobs 8 \
         --max_epochs 60 --patience 10 --runs reports/runs                                           # on the GPU machine
     python bench/gpu_runs.py train --bundle .dev/emodb.npz --seeds 0,1,3,4,5 --together --jobs 14 \
         --methods w_within_class,Lw_within_class --max_epochs 60 --patience 10 --runs reports/runs  # few methods: seeds in one grid

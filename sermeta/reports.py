@@ -15,9 +15,9 @@ from .evaluate import classification_metrics
 from .paper import PAPER_TABLE2, PAPER_QUOTED, PAPER_TABLE3, PAPER_TABLE4
 
 # %% auto #0
-__all__ = ['REPORTS', 'REPORT_RUNS', 'read_run', 'finished_seeds', 'read_seeds', 'table2', 'pm', 'weight_table', 'label_updates',
-           'save_figure', 'save_heatmap', 'model_figure', 'framework_figure', 'balance_table', 'write_table',
-           'missing_runs', 'report_templates', 'run_reports']
+__all__ = ['BALANCED_METHODS', 'REPORTS', 'read_run', 'finished_seeds', 'read_seeds', 'table2', 'pm', 'weight_table',
+           'label_updates', 'save_figure', 'save_heatmap', 'model_figure', 'framework_figure', 'balance_table',
+           'balanced_corpus', 'write_table', 'report_runs', 'missing_runs', 'report_templates', 'run_reports']
 
 # %% ../nbs/13_reports.ipynb #33a9ec8b
 def read_run(runs, corpus, method, seed):
@@ -132,6 +132,12 @@ def balance_table(table, *, seed=0, classes=CLASSES) -> pd.DataFrame:
         parts += [g.sample(n, random_state=seed) for _, g in d.groupby('label')]
     return pd.concat(parts).sort_index().reset_index(drop=True)
 
+BALANCED_METHODS = ('baseline', 'Lw')  # the two methods Sec. 3.4 evaluates on the class-balanced selection
+
+def balanced_corpus(corpus) -> str:
+    "The corpus name of `corpus`'s class-balanced runs: they go to runs/<corpus>_balanced/<method>/seed<k>."
+    return f'{corpus}_balanced'
+
 # %% ../nbs/13_reports.ipynb #df6fbfbc
 def write_table(df, out_dir, name, *, markdown=None):
     "Write `df` as <name>.csv and (its `markdown` version, default itself) as <name>.md."
@@ -141,12 +147,13 @@ def write_table(df, out_dir, name, *, markdown=None):
 
 # %% ../nbs/13_reports.ipynb #6dc6c377
 REPORTS = ('table1_and_model', 'table2', 'learned', 'balanced', 'claims')
-# the runs a report reads beyond the Table 2 methods: (corpus suffix, method)
-REPORT_RUNS = {'learned': (('', 'Lw'),), 'balanced': (('_balanced', 'baseline'), ('_balanced', 'Lw'))}
+def report_runs(name, corpus) -> list:
+    "The (corpus, method) runs that report `name` reads beyond the Table 2 methods."
+    return {'learned': [(corpus, 'Lw')], 'balanced': [(balanced_corpus(corpus), m) for m in BALANCED_METHODS]}.get(name, [])
 
 def missing_runs(name, runs, corpus) -> list:
-    "The `corpus/method` runs that report `name` reads and that have no finished seed in `runs`."
-    return [f'{corpus}{suffix}/{m}' for suffix, m in REPORT_RUNS.get(name, ()) if not finished_seeds(runs, f'{corpus}{suffix}', m)]
+    "The (corpus, method) runs that report `name` reads and that have no finished seed in `runs`."
+    return [(c, m) for c, m in report_runs(name, corpus) if not finished_seeds(runs, c, m)]
 
 def report_templates() -> Path:
     "The folder of the report templates: nbs/reports of the sermeta checkout."
@@ -160,8 +167,8 @@ def run_reports(corpus, root, *, runs='runs', out=None, methods=None, smoke=Fals
         names = []
         for n in REPORTS:
             if miss := missing_runs(n, runs, corpus):
-                print(f"reports {corpus}: no {n} report: it reads {', '.join(miss)}, not finished in {runs} "
-                      f"(train them: sermeta_reproduce --methods {','.join(dict.fromkeys(x.split('/')[1] for x in miss))})", file=sys.stderr)
+                print(f"reports {corpus}: no {n} report: it reads {', '.join(f'{c}/{m}' for c, m in miss)}, not finished in {runs} "
+                      f"(train them: sermeta_reproduce --methods {','.join(m for _, m in miss)})", file=sys.stderr)
             else: names.append(n)
     import papermill, nbformat
     from nbconvert import HTMLExporter

@@ -15,7 +15,7 @@ from .methods import TABLE2_ROWS, VARIANTS, get_method
 from .train import Config
 from .experiment import run_grid, run_dir
 from .evaluate import label_fix_rates
-from .reports import balance_table, run_reports, table2, finished_seeds, read_seeds
+from .reports import balance_table, balanced_corpus, BALANCED_METHODS, run_reports, table2, finished_seeds, read_seeds
 
 # %% auto #0
 __all__ = ['reproduce_config', 'summarize_runs', 'prepare_corpus', 'default_jobs', 'train_seeds', 'reproduce', 'reproduce_cli']
@@ -62,12 +62,12 @@ def train_seeds(table, feats, corpus, methods, seeds, config, runs, *, folds='al
     "Train `methods` for `seeds` (config(seed) -> Config) into `runs`, then `baseline`/`Lw` on the balanced selection; prints WA/UA; returns the run directories."
     runs_ = [(name, config(seed), run_dir(runs, corpus, name, seed)) for seed in seeds for name in methods]
     balanced = balance_table(table)  # Sec. 3.4: the same two methods on a class-balanced selection
-    runs_bal = [(name, config(seed), run_dir(runs, f'{corpus}_balanced', name, seed))
-                for seed in seeds for name in ('baseline', 'Lw') if name in methods]
+    runs_bal = [(name, config(seed), run_dir(runs, balanced_corpus(corpus), name, seed))
+                for seed in seeds for name in BALANCED_METHODS if name in methods]
     for (name, cfg, _), m in zip(runs_, run_grid(table, feats, runs_, classes=CLASSES, folds=folds, corpus=corpus, jobs=jobs, progress=progress)):
         print(f"{corpus} {name:14s} seed {cfg.seed}: WA {m['WA']:5.1f}  UA {m['UA']:5.1f}", flush=True)
     if runs_bal:
-        for (name, cfg, _), m in zip(runs_bal, run_grid(balanced, feats, runs_bal, classes=CLASSES, folds=folds, corpus=f'{corpus}_balanced',
+        for (name, cfg, _), m in zip(runs_bal, run_grid(balanced, feats, runs_bal, classes=CLASSES, folds=folds, corpus=balanced_corpus(corpus),
                                                          jobs=jobs, progress=progress)):
             print(f"{corpus} balanced {name:5s} seed {cfg.seed}: WA {m['WA']:5.1f}  UA {m['UA']:5.1f}", flush=True)
     return [d for _, _, d in runs_ + runs_bal]
