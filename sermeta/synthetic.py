@@ -13,7 +13,8 @@ import soundfile as sf
 from scipy.signal import butter, lfilter, sosfilt
 from tqdm.auto import tqdm
 from fastcore.script import call_parse
-from .core import CLASSES, PAPER_TABLE1, atomic_write, write_csv, write_json
+from .core import CLASSES, atomic_write, write_csv, write_json
+from .paper import PAPER_TABLE1
 from .corpora import IEMOCAP_CODES, RATER_WORDS
 
 # %% auto #0

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from sermeta.core import CLASSES, PAPER_TABLE1
+from sermeta.core import CLASSES
+from sermeta.paper import PAPER_TABLE1
 from sermeta.synthetic import SR, generate_corpus, majority, synth_cli
 
 TINY = dict(scale=0.005, seed=1)  # 40 utterances, about 3 minutes of audio
