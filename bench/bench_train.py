@@ -16,7 +16,8 @@ from sermeta.core import CLASSES
 from sermeta.reproduce import prepare_corpus
 from sermeta.features import extract_features
 from sermeta.folds import make_folds
-from sermeta.train import Config, train_fold, resolve_device, stack_utterances, predict_log_probs
+from sermeta.runs import Config, resolve_device, read_record
+from sermeta.train import train_fold, stack_utterances, predict_log_probs
 from sermeta.folds import fold_normaliser
 from sermeta.meta import LabelWeightState
 from sermeta.model import EmotionClassifier
@@ -34,7 +35,7 @@ def _frames_per_second(step, frames, device, steps):
 
 def _dense_model(cfg, device, B, T):
     torch.manual_seed(0)
-    m = EmotionClassifier(32, 4, fc_size=cfg.fc_size, lstm_size=cfg.lstm_size, dropout=cfg.dropout).to(device)
+    m = EmotionClassifier.from_config(cfg, 32, 4).to(device)
     return m, torch.randn(B, T, 32, device=device), torch.full((B,), T, device=device)
 
 
@@ -63,7 +64,7 @@ def one_step_check(fold, table, feats, cfg, checkpoint, device):
     ck = torch.load(checkpoint, map_location=device, weights_only=False)
     norm = fold_normaliser(fold, feats)
     train = stack_utterances(list(fold.train_ids), table, feats, norm, CLASSES, device)
-    m = EmotionClassifier(train.x.shape[1], len(CLASSES), fc_size=cfg.fc_size, lstm_size=cfg.lstm_size, dropout=cfg.dropout).to(device)
+    m = EmotionClassifier.from_config(cfg, train.x.shape[1], len(CLASSES)).to(device)
     m.load_state_dict(ck['model'])
     out = []
     for bf16 in (False, True):
@@ -110,7 +111,7 @@ def main():
             t = time.perf_counter()
             m = train_fold(fold, table, feats, a.method, c, d, classes=CLASSES, progress=False)
             wall = time.perf_counter() - t
-            h, learned = pd.read_csv(Path(d)/'history.csv'), pd.read_csv(Path(d)/'learned.csv')
+            h, learned = read_record(d, 'history'), read_record(d, 'learned')
             if a.compare_lw_bf16 and not c.lw_bf16: one_step_check(fold, table, feats, c, Path(d)/'checkpoint.pt', dev)
         main = h[h.seconds_lw > 0] if (h.seconds_lw > 0).any() else h
         net, lw, eff = main.seconds_network.median(), main.seconds_lw.median(), h.frames_per_second.median()

@@ -19,7 +19,7 @@ import numpy as np, pandas as pd, torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sermeta.methods import TABLE2_ROWS, get_method
 from sermeta.reproduce import reproduce_config, train_seeds
-from sermeta.train import resolve_device
+from sermeta.runs import resolve_device, read_record
 
 
 def bundle(a):
@@ -44,7 +44,7 @@ def load_bundle(path):
 def rates(device):
     "Dense 32 x 450 training and 64 x 450 inference frames/s, fp32 and bf16 (bench_train's ceilings)."
     from bench_train import dense_rate, inference_rate
-    from sermeta.train import Config
+    from sermeta.runs import Config
     out = {}
     for bf16 in (False, True):
         cfg = Config(device=str(device), bf16=bf16)
@@ -54,7 +54,7 @@ def rates(device):
 
 def fold_speed(runs):
     "Median seconds per network epoch and effective frames/s over the folds of `runs` (directories)."
-    h = pd.concat([pd.read_csv(p) for r in runs for p in Path(r).glob('fold*/history.csv')], ignore_index=True)
+    h = pd.concat([read_record(d, 'history') for r in runs for d in Path(r).glob('fold*/') if (d/'done').is_file()], ignore_index=True)
     return h.seconds_network.median(), h.seconds_lw[h.seconds_lw > 0].median(), h.frames_per_second.median(), len(h)
 
 

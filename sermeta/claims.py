@@ -4,17 +4,16 @@
 
 # %% ../nbs/16_claims.ipynb #4ddd8881
 from __future__ import annotations
-from pathlib import Path
 import numpy as np, pandas as pd
-from .core import CLASSES, write_csv
+from .core import CLASSES
 from .methods import get_method
 from .paper import PAPER_TABLE2
 from .evaluate import label_fix_rates, classification_metrics
-from .reports import read_seeds
+from .runs import read_seeds, read_record, run_dir
 
 # %% auto #0
 __all__ = ['paired_bootstrap', 'gains_vs_baseline', 'ambiguous_utterances', 'correction_scores', 'correction_table',
-           'disagreement', 'per_utterance', 'agreement_correlations', 'noise_sweep']
+           'disagreement', 'per_utterance', 'agreement_correlations']
 
 # %% ../nbs/16_claims.ipynb #e2a53575
 def _correct_by_utterance(preds) -> pd.DataFrame:
@@ -112,7 +111,8 @@ def correction_scores(runs, corpus, method, table) -> dict:
                    AUROC_w_ambiguous=_auroc(amb, learned.w) if amb is not None else float('nan'),
                    AUROC_w_ambiguous_within_class=_auroc_within(amb, learned.w, learned.gold) if amb is not None else float('nan'))
     if m.clean != 'none':
-        iss = pd.concat(pd.read_csv(p) for s in seeds for p in sorted((Path(runs)/corpus/method/f'seed{s}').glob('fold*/label_issues.csv')))
+        folds = [d for s in seeds for d in sorted(run_dir(runs, corpus, method, s).glob('fold*/'))]
+        iss = pd.concat(t for d in folds if (t := read_record(d, 'label_issues', missing_ok=True)) is not None)
         w = iss.gold != iss.utt_id.map(truth)
         out.update(flag_precision=float(100 * w[iss.issue].mean()), flag_recall=float(100 * iss.issue[w].mean()),
                    flagged=float(100 * iss.issue.mean()), AUROC_quality_wrong=_auroc(w, -iss.quality))
@@ -154,26 +154,3 @@ def agreement_correlations(runs, corpus, methods, table, classes=CLASSES):
             within = np.nanmean([spearmanr(g[col], g.disagreement).statistic for _, g in u.groupby('gold') if g[col].nunique() > 1])
             rows.append(dict(method=m, learned=col, rho=float(r.statistic), p=float(r.pvalue), n=len(u), rho_within_class=float(within)))
     return pd.DataFrame(rows), pd.concat(data)
-
-# %% ../nbs/16_claims.ipynb #17ea7817
-def noise_sweep(levels, *, methods=('Lw',), folds='0,1', scale=0.1, runs='runs', data_dir='data', cache_dir=None, config=None, jobs=None,
-                progress=True) -> pd.DataFrame:
-    "Correction scores of `methods` on synthetic corpora generated at each annotator-noise level."
-    from sermeta.synthetic import generate_corpus
-    from sermeta.corpora import load_corpus
-    from sermeta.features import extract_features
-    from sermeta.experiment import run_grid, run_dir
-    from sermeta.reproduce import reproduce_config, default_jobs
-    config = config or reproduce_config()
-    rows = []
-    for level in levels:
-        root = generate_corpus(Path(data_dir)/f'synthetic-scale{scale:g}-seed0-noise{level:g}', scale=scale, seed=0, annotator_noise=level)
-        table = load_corpus('synthetic', root)
-        feats = extract_features(table, cache_dir=cache_dir, progress=progress)
-        corpus = f'synthetic_noise{level:g}'
-        grid = [(m, config, run_dir(runs, corpus, m, config.seed)) for m in methods]
-        run_grid(table, feats, grid, classes=CLASSES, folds=folds, corpus=corpus, jobs=jobs or default_jobs(config.device), progress=progress)
-        rows += [dict(correction_scores(runs, corpus, m, table), annotator_noise=level) for m in methods]
-    df = pd.DataFrame(rows)
-    write_csv(df, Path(runs)/'synthetic_noise_sweep.csv', index=False)  # the claims report reads it from here
-    return df

@@ -4,11 +4,11 @@
 
 # %% ../nbs/00_core.ipynb #a3faffd9
 from __future__ import annotations
-import contextlib, json, os, tempfile
+import contextlib, dataclasses, json, os, tempfile
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['CLASSES', 'atomic_write', 'write_json', 'write_csv', 'worker_pool', 'explain_dead_workers']
+__all__ = ['CLASSES', 'atomic_write', 'write_json', 'write_csv', 'settings_record', 'worker_pool', 'explain_dead_workers']
 
 # %% ../nbs/00_core.ipynb #111510fd
 CLASSES = ('happiness', 'sadness', 'neutral', 'anger')  # the paper's 4 classes, Table 1 order
@@ -39,6 +39,13 @@ def write_json(obj, path):
 def write_csv(df, path, **kwargs):
     "Write the DataFrame `df` as CSV to `path`, atomically."
     with atomic_write(path, newline='') as f: df.to_csv(f, **kwargs)
+
+# %% ../nbs/00_core.ipynb #1ac46bce
+def settings_record(obj) -> dict:
+    "The fields of dataclass `obj` as a dict, leaving out each of its `OPTIONS` at its default."
+    options = set(getattr(obj, 'OPTIONS', ()))
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)
+            if not (f.name in options and getattr(obj, f.name) == f.default)}
 
 # %% ../nbs/00_core.ipynb #7f3ee674
 def worker_pool(n_jobs, **kwargs):

@@ -4,27 +4,23 @@
 
 # %% ../nbs/10_experiment.ipynb #66f40b17
 from __future__ import annotations
-import json, time
+import time
 from pathlib import Path
-import pandas as pd
 from fastcore.script import call_parse, store_true
-from .core import write_json, write_csv, worker_pool, explain_dead_workers
+from .core import worker_pool, explain_dead_workers
+from .runs import Config, run_dir, start_run, pool_run
 from .corpora import load_corpus
 from .features import extract_features
 from .folds import make_folds
 from .methods import get_method
-from .train import Config, train_fold
+from .train import train_fold
 from .reference import svm_fold
-from .evaluate import pooled_metrics
+
 
 # %% auto #0
-__all__ = ['run_dir', 'parse_folds', 'order_tasks', 'run_grid', 'run_method', 'pool_run', 'train_cli']
+__all__ = ['parse_folds', 'order_tasks', 'run_grid', 'run_method', 'train_cli']
 
 # %% ../nbs/10_experiment.ipynb #608baa7f
-def run_dir(root, corpus, method, seed) -> Path:
-    "runs/<corpus>/<method>/seed<k> under `root`."
-    return Path(root)/corpus/get_method(method).name/f'seed{seed}'
-
 def parse_folds(spec, n) -> list:
     "`all` or comma-separated fold numbers -> list of fold indices."
     if spec in (None, 'all'): return list(range(n))
@@ -58,15 +54,6 @@ def _threads_per_job(jobs):
     "Torch threads for each of `jobs` concurrent folds: the cores shared out, at least 1."
     import os
     return max(1, (os.cpu_count() or 1) // max(jobs, 1))
-
-def _start_run(out, meta):
-    "Write config.json of a run directory, refusing one made with another setup."
-    if (out/'config.json').is_file():
-        old = json.loads((out/'config.json').read_text())
-        if old != json.loads(json.dumps(meta)):
-            raise ValueError(f"{out}: this run directory was made with another setup ({out/'config.json'}); "
-                             "use another --out or --seed, or delete the folder")
-    write_json(meta, out/'config.json')
 
 def _stop_workers(ex):
     "End a process pool's workers now, mid-fold (each fold resumes from its last checkpoint)."
@@ -136,7 +123,7 @@ def run_grid(table, features, runs,   # runs: list of (method, Config, run direc
     tasks = []
     for method, config, out in runs:
         method, out = get_method(method), Path(out)
-        _start_run(out, dict(config=config.to_dict(), method=method.to_dict(), corpus=corpus, classes=list(classes)))
+        start_run(out, dict(config=config.to_dict(), method=method.to_dict(), corpus=corpus, classes=list(classes)))
         tasks += [(all_folds[i], method, config, out/f'fold{i}', list(classes)) for i in chosen if not (out/f'fold{i}'/'done').is_file()]
     tasks = order_tasks(tasks)
     if executor == 'ray': _run_ray(tasks, table, features, _threads_per_job(jobs), progress)
@@ -149,18 +136,6 @@ def run_method(table, features, method, config, out, *, classes, folds='all', co
     return run_grid(table, features, [(method, config, out)], classes=classes, folds=folds, corpus=corpus,
                     jobs=jobs, executor=executor, progress=progress)[0]
 
-def pool_run(out, classes) -> dict:
-    "Pool the finished folds of a run directory into predictions.csv, learned.csv, metrics.json."
-    out = Path(out)
-    done = sorted(p.parent for p in out.glob('fold*/done'))
-    if not done: raise FileNotFoundError(f"{out}: no finished fold; train with `sermeta_train --out {out.parent.parent.parent}`")
-    preds = pd.concat([pd.read_csv(d/'predictions.csv') for d in done], ignore_index=True)
-    learned = pd.concat([pd.read_csv(d/'learned.csv') for d in done], ignore_index=True)
-    m = pooled_metrics(preds, classes)
-    m['folds'] = [json.loads((d/'metrics.json').read_text())['fold'] for d in done]
-    write_csv(preds, out/'predictions.csv', index=False); write_csv(learned, out/'learned.csv', index=False)
-    write_json(m, out/'metrics.json')
-    return m
 
 # %% ../nbs/10_experiment.ipynb #6e8da70d
 @call_parse

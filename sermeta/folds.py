@@ -7,9 +7,11 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 import numpy as np, pandas as pd
+from .core import CLASSES
 
 # %% auto #0
-__all__ = ['validation_speakers', 'Fold', 'make_folds', 'Normaliser', 'fold_normaliser']
+__all__ = ['BALANCED_METHODS', 'validation_speakers', 'Fold', 'make_folds', 'Normaliser', 'fold_normaliser', 'balance_table',
+           'balanced_corpus']
 
 # %% ../nbs/04_folds.ipynb #d25ef118
 def validation_speakers(table) -> dict:
@@ -87,3 +89,19 @@ class Normaliser:
 def fold_normaliser(fold, features) -> Normaliser:
     "The normaliser of `fold`, fitted on its training utterances' features."
     return Normaliser.fit(features[u] for u in fold.train_ids)
+
+# %% ../nbs/04_folds.ipynb #23da920a
+def balance_table(table, *, seed=0, classes=CLASSES) -> pd.DataFrame:
+    "Per speaker, `min_c N_speaker,c` utterances of every class, drawn with `seed`."
+    parts = []
+    for spk, d in table.groupby('speaker', sort=True):
+        n = d.label.value_counts().reindex(list(classes), fill_value=0).min()
+        if n == 0: raise ValueError(f"speaker {spk} has no utterance of some class; it cannot be balanced")
+        parts += [g.sample(n, random_state=seed) for _, g in d.groupby('label')]
+    return pd.concat(parts).sort_index().reset_index(drop=True)
+
+BALANCED_METHODS = ('baseline', 'Lw')  # the two methods Sec. 3.4 evaluates on the class-balanced selection
+
+def balanced_corpus(corpus) -> str:
+    "The corpus name of `corpus`'s class-balanced runs: they go to runs/<corpus>_balanced/<method>/seed<k>."
+    return f'{corpus}_balanced'

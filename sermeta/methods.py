@@ -4,7 +4,8 @@
 
 # %% ../nbs/07_methods.ipynb #49bd2d8c
 from __future__ import annotations
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
+from .core import settings_record
 
 # %% auto #0
 __all__ = ['METHODS', 'RIVALS', 'REFERENCES', 'VARIANTS', 'ALL_METHODS', 'TABLE2_ROWS', 'Method', 'get_method']
@@ -13,6 +14,7 @@ __all__ = ['METHODS', 'RIVALS', 'REFERENCES', 'VARIANTS', 'ALL_METHODS', 'TABLE2
 @dataclass(frozen=True)
 class Method:
     "One training method of Table 2, as flags the trainer reads."
+    OPTIONS = ('loss', 'clean', 'in_paper', 'model', 'weight_norm')  # left out of config.json at their defaults
     name: str
     paper_name: str              # the row's name in the paper's Table 2
     updates_labels: bool = False
@@ -33,9 +35,7 @@ class Method:
     @property
     def learns_labels(self): return self.updates_labels or self.loss == 'pencil' or self.clean == 'relabel'
 
-    def to_dict(self):
-        later = dict(loss='soft_ce', clean='none', in_paper=True, model='blstm', weight_norm='all')
-        return {k: v for k, v in asdict(self).items() if not (k in later and v == later[k])}
+    def to_dict(self) -> dict: return settings_record(self)
 
 # %% ../nbs/07_methods.ipynb #e3ca456a
 METHODS = {m.name: m for m in [

@@ -65,6 +65,12 @@ class EmotionClassifier(nn.Module):
         logits = self.out(self.drop(pooled))              # (B, C)
         return (logits, alpha) if return_attention else logits
 
+    @classmethod
+    def from_config(cls, config, n_features, n_classes):
+        "The classifier a training Config (or its `config.json` dict) describes."
+        get = config.get if isinstance(config, dict) else lambda k: getattr(config, k)
+        return cls(n_features, n_classes, fc_size=get('fc_size'), lstm_size=get('lstm_size'), dropout=get('dropout'))
+
 # %% ../nbs/05_model.ipynb #f07f133e
 def layer_sizes(model) -> dict:
     "Input, FC, BLSTM (per direction and total), pooled and output sizes of an `EmotionClassifier`."

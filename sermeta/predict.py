@@ -10,10 +10,11 @@ import numpy as np, pandas as pd, torch
 from fastcore.script import call_parse, Param
 from .core import CLASSES, atomic_write, write_csv
 from .features import read_audio, extract_signal, feature_names
-from .folds import Fold, Normaliser
+from .folds import Fold, Normaliser, fold_normaliser
 from .methods import get_method
 from .model import EmotionClassifier
-from .train import Config, train_fold, resolve_device
+from .runs import Config
+from .train import train_fold
 
 # %% auto #0
 __all__ = ['MODEL_FORMAT', 'train_final', 'load_model', 'predict_files', 'predict_cli']
@@ -30,7 +31,7 @@ def train_final(table, features, *, method='baseline', config=None, classes=CLAS
     work = out.with_name(out.stem + '_training')
     train_fold(fold, table, features, method, config, work, classes=classes, progress=progress)
     ck = torch.load(work/'checkpoint.pt', map_location='cpu', weights_only=False)
-    norm = Normaliser.fit(features[u] for u in fold.train_ids)
+    norm = fold_normaliser(fold, features)
     state = dict(format=MODEL_FORMAT, model={k: v.cpu() for k, v in ck['state']['best']['model'].items()},
                  mean=torch.from_numpy(norm.mean), std=torch.from_numpy(norm.std), classes=list(classes),
                  feature_names=feature_names(), method=get_method(method).name, config=config.to_dict())
@@ -47,8 +48,7 @@ def load_model(path):
         raise ValueError(f"{path}: model file format {s.get('format') if isinstance(s, dict) else None!r}, this sermeta reads format {MODEL_FORMAT}; "
                          "retrain it with this version (`sermeta_train --final`)")
     if s['feature_names'] != feature_names(): raise ValueError(f"{path}: made with other features than this sermeta extracts; retrain it")
-    c = s['config']
-    m = EmotionClassifier(len(s['feature_names']), len(s['classes']), fc_size=c['fc_size'], lstm_size=c['lstm_size'], dropout=c['dropout'])
+    m = EmotionClassifier.from_config(s['config'], len(s['feature_names']), len(s['classes']))
     m.load_state_dict(s['model']); m.eval()
     return m, Normaliser(s['mean'].numpy(), s['std'].numpy()), s['classes']
 

@@ -8,7 +8,7 @@ import json, time
 from pathlib import Path
 import numpy as np, pandas as pd
 from .meta import initial_weights
-from .train import write_fold_results
+from .runs import write_fold_results
 
 # %% auto #0
 __all__ = ['FUNCTIONALS', 'SVM_C_GRID', 'is09_functionals', 'functional_names', 'svm_fold']

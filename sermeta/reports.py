@@ -11,34 +11,14 @@ import matplotlib; matplotlib.use('Agg')
 import matplotlib.pyplot as plt, seaborn as sns
 from .core import CLASSES, write_csv, atomic_write
 from .methods import get_method, TABLE2_ROWS
+from .runs import finished_seeds, read_seeds
+from .folds import BALANCED_METHODS, balanced_corpus
 from .evaluate import classification_metrics
 from .paper import PAPER_TABLE2, PAPER_QUOTED, PAPER_TABLE3, PAPER_TABLE4
 
 # %% auto #0
-__all__ = ['BALANCED_METHODS', 'REPORTS', 'read_run', 'finished_seeds', 'read_seeds', 'table2', 'pm', 'weight_table',
-           'label_updates', 'save_figure', 'save_heatmap', 'model_figure', 'framework_figure', 'balance_table',
-           'balanced_corpus', 'write_table', 'report_runs', 'missing_runs', 'report_templates', 'run_reports']
-
-# %% ../nbs/13_reports.ipynb #33a9ec8b
-def read_run(runs, corpus, method, seed):
-    "(predictions, learned) of a finished run directory; a clear error if it is missing."
-    d = Path(runs)/corpus/method/f'seed{seed}'
-    if not (d/'metrics.json').is_file():
-        raise FileNotFoundError(f"{d}: no finished run of {method} (seed {seed}) on {corpus}; "
-                                f"make it with `sermeta_reproduce --corpus {corpus.removesuffix('_balanced')}` "
-                                f"or `sermeta_train --corpus {corpus} --method {method} --seed {seed} --out {runs}`")
-    return pd.read_csv(d/'predictions.csv'), pd.read_csv(d/'learned.csv')
-
-def finished_seeds(runs, corpus, method) -> list:
-    "Seeds with a finished run of `method` on `corpus`."
-    return sorted(int(p.parent.name[4:]) for p in (Path(runs)/corpus/method).glob('seed*/metrics.json'))
-
-def read_seeds(runs, corpus, method):
-    "(predictions, learned, seeds): every finished seed of a method stacked, with a `seed` column; the missing-run error if none."
-    seeds = finished_seeds(runs, corpus, method)
-    if not seeds: read_run(runs, corpus, method, 0)  # raises the helpful error
-    parts = [[t.assign(seed=s) for t in read_run(runs, corpus, method, s)] for s in seeds]
-    return pd.concat(p for p, _ in parts), pd.concat(l for _, l in parts), seeds
+__all__ = ['REPORTS', 'table2', 'pm', 'weight_table', 'label_updates', 'save_figure', 'save_heatmap', 'model_figure',
+           'framework_figure', 'write_table', 'report_runs', 'missing_runs', 'report_templates', 'run_reports']
 
 # %% ../nbs/13_reports.ipynb #a831538b
 def _flat(m, classes):
@@ -121,22 +101,6 @@ def framework_figure(path):
              'rescale w\nmean 1 (eq. 6)', 'validation loss\nearly stopping']
     fig, ax = plt.subplots(figsize=(10, 2)); _boxes(ax, steps, 'Figure 2: training framework (repeat until early stopping)')
     save_figure(fig, path, pd.DataFrame({'step': [s.replace('\n', ' ') for s in steps]}).set_index('step'))
-
-# %% ../nbs/13_reports.ipynb #23da920a
-def balance_table(table, *, seed=0, classes=CLASSES) -> pd.DataFrame:
-    "Per speaker, `min_c N_speaker,c` utterances of every class, drawn with `seed`."
-    parts = []
-    for spk, d in table.groupby('speaker', sort=True):
-        n = d.label.value_counts().reindex(list(classes), fill_value=0).min()
-        if n == 0: raise ValueError(f"speaker {spk} has no utterance of some class; it cannot be balanced")
-        parts += [g.sample(n, random_state=seed) for _, g in d.groupby('label')]
-    return pd.concat(parts).sort_index().reset_index(drop=True)
-
-BALANCED_METHODS = ('baseline', 'Lw')  # the two methods Sec. 3.4 evaluates on the class-balanced selection
-
-def balanced_corpus(corpus) -> str:
-    "The corpus name of `corpus`'s class-balanced runs: they go to runs/<corpus>_balanced/<method>/seed<k>."
-    return f'{corpus}_balanced'
 
 # %% ../nbs/13_reports.ipynb #df6fbfbc
 def write_table(df, out_dir, name, *, markdown=None):

@@ -5,58 +5,21 @@
 # %% ../nbs/08_train.ipynb #c82ea6b0
 from __future__ import annotations
 import json, math, os, time
-from dataclasses import dataclass, asdict, fields
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from tqdm.auto import tqdm
-from .core import atomic_write, write_json, write_csv
+from .core import atomic_write, write_csv
+from .runs import Config, resolve_device, write_fold_results, write_record, read_record
 from .folds import fold_normaliser
 from .model import EmotionClassifier
 from .meta import LabelWeightState, weighted_soft_loss
 from .methods import get_method
-from .evaluate import classification_metrics
 from .rivals import PENCIL, pencil_loss, pencil_label_step, label_issues
 
 # %% auto #0
-__all__ = ['Config', 'resolve_device', 'Utterances', 'stack_utterances', 'length_batches', 'gather_batch', 'padding_fraction',
-           'epoch_indices', 'batch_targets', 'predict_log_probs', 'save_checkpoint', 'NonFiniteLoss', 'train_fold',
-           'write_fold_results']
-
-# %% ../nbs/08_train.ipynb #d07a7543
-@dataclass
-class Config:
-    "Every setting of a training run (the paper's where it gives one, ours otherwise)."
-    fc_size: int = 512        # paper: FC 512
-    lstm_size: int = 128      # paper: BLSTM 128 (ours: per direction)
-    dropout: float = 0.5      # paper: 0.5 on all layers
-    lr: float = 1e-3          # Adam step size for the network (ours)
-    lr_label: float = 1.0     # gradient step size for l (ours)
-    lr_weight: float = 0.1    # gradient step size for w (ours)
-    label_scale: float = 1.0  # l_n starts at label_scale * one-hot (paper, literally: 1)
-    lw_dropout: bool = False  # dropout active in the l/w inference pass (ours: off, predictions as at test)
-    batch_size: int = 32      # utterances per batch (ours)
-    max_epochs: int = 30      # network epochs per phase at most (ours)
-    patience: int = 5         # epochs without a better validation loss before stopping (ours)
-    seed: int = 0
-    device: str = 'auto'      # auto | cpu | cuda | cuda:N
-    bf16: bool = False        # bfloat16 autocast for the network's matrix products
-    lw_bf16: bool = False     # bfloat16 autocast in the l/w step's inference pass only (training stays as `bf16` says)
-
-    def to_dict(self):
-        "The settings as a dict; `lw_bf16` came later and is left out at its default, so older run folders still match."
-        d = asdict(self)
-        if not d['lw_bf16']: del d['lw_bf16']
-        return d
-
-    @classmethod
-    def from_dict(cls, d):
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown: raise ValueError(f"unknown config setting(s) {sorted(unknown)}; known: {[f.name for f in fields(cls)]}")
-        return cls(**d)
-
-def resolve_device(name='auto') -> torch.device:
-    "`auto` is CUDA when available, else the CPU."
-    return torch.device('cuda' if name == 'auto' and torch.cuda.is_available() else ('cpu' if name == 'auto' else name))
+__all__ = ['Utterances', 'stack_utterances', 'length_batches', 'gather_batch', 'padding_fraction', 'epoch_indices',
+           'batch_targets', 'predict_log_probs', 'save_checkpoint', 'NonFiniteLoss', 'train_fold']
 
 # %% ../nbs/08_train.ipynb #c92d7e32
 @dataclass
@@ -173,11 +136,10 @@ def _training_set(fold, table, features, method, classes, seed, out):
     "The fold's training ids and the table their labels come from, after the method's cleaning (if any)."
     if method.clean == 'none': return list(fold.train_ids), table
     if method.clean not in ('drop', 'relabel'): raise ValueError(f"unknown clean {method.clean!r}; use none, drop or relabel")
-    path = out/'label_issues.csv'
-    if path.is_file(): issues = pd.read_csv(path)
-    else:
+    issues = read_record(out, 'label_issues', missing_ok=True)
+    if issues is None:
         issues = label_issues(list(fold.train_ids), table, features, list(classes), seed=seed).assign(fold=fold.index)
-        write_csv(issues, path, index=False)
+        write_record(issues, out, 'label_issues')
     flagged = issues[issues.issue]
     if method.clean == 'drop':
         keep = set(issues.utt_id[~issues.issue])
@@ -214,7 +176,7 @@ def train_fold(fold,               # a folds.Fold
     train = stack_utterances(train_ids, train_table, features, norm, classes, dev)
     valid, test = (stack_utterances(ids, table, features, norm, classes, dev) for ids in (fold.valid_ids, fold.test_ids))
     torch.manual_seed(config.seed * 1000 + fold.index)
-    model = EmotionClassifier(train.x.shape[1], C, fc_size=config.fc_size, lstm_size=config.lstm_size, dropout=config.dropout).to(dev)
+    model = EmotionClassifier.from_config(config, train.x.shape[1], C).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     lw = LabelWeightState.init(train.labels.cpu(), C, label_scale=PENCIL.K if method.loss == 'pencil' else config.label_scale,
                                class_weights=method.class_weights)
@@ -297,31 +259,6 @@ def train_fold(fold,               # a folds.Fold
     return _finish_fold(fold, model, lw, w_init, train, train_gold, test, s, method, config, classes, out)
 
 # %% ../nbs/08_train.ipynb #89ccd770
-def write_fold_results(out, fold, classes, *,
-                       test_ids, test_gold,     # test utterances and their gold class names
-                       probs,                   # (N_test, C) class probabilities; the prediction is their argmax
-                       train_ids, train_gold,   # training utterances and their gold class names (before any relabelling)
-                       w_init, w,               # (N_train,) initial and learned weights w_n
-                       targets,                 # (N_train, C) learned label distributions s_n
-                       history,                 # DataFrame, one row per epoch
-                       **extra) -> dict:
-    "Write predictions.csv, learned.csv, history.csv, metrics.json and, last, `done` for a finished fold; returns the metrics."
-    out = Path(out)
-    pred = [classes[i] for i in probs.argmax(1)]
-    preds = pd.DataFrame({'utt_id': list(test_ids), 'fold': fold.index, 'gold': list(test_gold), 'pred': pred,
-                          **{f'prob_{c}': probs[:, i] for i, c in enumerate(classes)}})
-    learned = pd.DataFrame({'utt_id': list(train_ids), 'fold': fold.index, 'gold': list(train_gold),
-                            'w_init': w_init, 'w': w, **{f's_{c}': targets[:, i] for i, c in enumerate(classes)}})
-    learned['learned'] = [classes[i] for i in targets.argmax(1)]
-    m = classification_metrics(list(test_gold), pred, classes)
-    m.update(fold=fold.index, test_speaker=fold.test_speaker, valid_speakers=list(fold.valid_speakers), **extra)
-    write_csv(preds, out/'predictions.csv', index=False)
-    write_csv(learned, out/'learned.csv', index=False)
-    write_csv(history, out/'history.csv', index=False)
-    write_json(m, out/'metrics.json')
-    with atomic_write(out/'done') as f: f.write('done\n')
-    return m
-
 def _finish_fold(fold, model, lw, w_init, train, train_gold, test, s, method, config, classes, out):
     "Test the restored best network and write the fold's results."
     probs = predict_log_probs(model, test, bf16=config.bf16).exp().cpu().numpy()
