@@ -19,7 +19,7 @@ import numpy as np, pandas as pd, torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sermeta.methods import TABLE2_ROWS, get_method
 from sermeta.reproduce import reproduce_config, train_seeds
-from sermeta.runs import resolve_device, read_record
+from sermeta.runs import resolve_device, read_record, config_flags, config_overrides
 
 
 def bundle(a):
@@ -59,16 +59,15 @@ def fold_speed(runs):
 
 
 def train(a):
-    dev = resolve_device(a.device)
+    dev = resolve_device(a.device or 'auto')
     print(f"device {dev}" + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == 'cuda' else '')
           + f", torch {torch.__version__}, {os.cpu_count()} cores, {a.jobs} folds at once", flush=True)
     for k, (tr, inf) in rates(dev).items():
         print(f"dense batch, {k}: training {tr:,.0f} frames/s, inference {inf:,.0f} frames/s", flush=True)
     table, feats, corpus = load_bundle(a.bundle)
     methods = [get_method(m).name for m in (a.methods.split(',') if a.methods else TABLE2_ROWS) if get_method(m).model == 'blstm']
-    schedule = {k: v for k, v in dict(max_epochs=a.max_epochs, patience=a.patience).items() if v is not None}
-    # the config sermeta_reproduce writes (device 'auto'), so these runs pool and resume with CPU-trained ones
-    config = lambda seed: reproduce_config(seed=seed, **schedule)
+    # the config sermeta_reproduce writes (device 'auto' unless given), so these runs pool and resume with CPU-trained ones
+    config = lambda seed: reproduce_config(seed=seed, **config_overrides(vars(a)))
     seeds = [int(s) for s in a.seeds.split(',')]
     # one seed at a time, so a run cut short leaves whole seeds; or, with --together, every seed in one grid, which keeps
     # all workers busy when there are few methods (2 methods x 10 folds would leave 12 workers short of work per seed)
@@ -79,7 +78,8 @@ def train(a):
         print(f"seeds {','.join(map(str, group))}: {time.perf_counter() - t0:.0f} s wall for {len(dirs)} runs; per epoch (median of {n}): "
               f"network {net:.2f} s, l/w step {lw:.2f} s, {fps:,.0f} effective frames/s per fold", flush=True)
 
-def main():
+def parser():
+    "The command line of this script: `bundle` and `train` (with every Config field as a flag)."
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest='cmd', required=True)
     b = sub.add_parser('bundle', help='write (table, features) of a corpus to one file')
@@ -89,10 +89,13 @@ def main():
     t.add_argument('--bundle', required=True); t.add_argument('--seeds', required=True, help='comma-separated, e.g. 3,4')
     t.add_argument('--methods', help='comma-separated BLSTM methods (default: every Table 2 row)')
     t.add_argument('--runs', default='runs'); t.add_argument('--jobs', type=int, default=8)
-    t.add_argument('--max_epochs', type=int); t.add_argument('--patience', type=int)
-    t.add_argument('--device', default='auto')
     t.add_argument('--together', action='store_true', help='every seed in one grid (more folds at once; a cut-short run leaves seeds partial)')
-    a = ap.parse_args()
+    config_flags(t)  # every Config field: --max_epochs, --patience, --device, ...
+    return ap
+
+
+def main():
+    a = parser().parse_args()
     bundle(a) if a.cmd == 'bundle' else train(a)
 
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 import re, warnings
 from pathlib import Path
 import pandas as pd
-from fastcore.script import call_parse
-from .core import CLASSES, write_csv
+from .core import CLASSES, write_csv, console_script
 
 # %% auto #0
-__all__ = ['IEMOCAP_CODES', 'RATER_WORDS', 'EMODB_CODES', 'EMODB_GENDER', 'LOADERS', 'parse_emo_evaluation', 'iemocap_speaker',
-           'load_iemocap', 'load_synthetic', 'emodb_sessions', 'read_emodb_listener_test', 'load_emodb',
-           'load_manifest', 'load_corpus', 'table1', 'table1_cli']
+__all__ = ['IEMOCAP_CODES', 'RATER_WORDS', 'EMODB_CODES', 'EMODB_GENDER', 'LOADERS', 'parse_classes', 'class_order',
+           'parse_emo_evaluation', 'iemocap_speaker', 'load_iemocap', 'load_synthetic', 'emodb_sessions',
+           'read_emodb_listener_test', 'load_emodb', 'load_manifest', 'load_corpus', 'table1', 'table1_cli']
 
 # %% ../nbs/01_corpora.ipynb #9e5b18a5
 IEMOCAP_CODES = {'hap': 'happiness', 'sad': 'sadness', 'neu': 'neutral', 'ang': 'anger',
@@ -39,6 +38,21 @@ def _check_nonempty(df, classes, corpus):
     empty = [c for c in classes if counts.get(c, 0) == 0]
     if empty: raise ValueError(f"{corpus}: class(es) {empty} have no utterance; drop them from `classes=` or check the corpus")
     return df
+
+# %% ../nbs/01_corpora.ipynb #42cb3c73
+def parse_classes(spec) -> tuple | str | None:
+    "A classes option: None (the corpus's default), 'all', or a tuple of names ('a,b' is split)."
+    if spec is None or isinstance(spec, tuple): return spec
+    if not isinstance(spec, str): return tuple(spec)
+    if spec.strip() == 'all': return 'all'
+    names = tuple(c.strip() for c in spec.split(',') if c.strip())
+    if not names: raise ValueError(f"--classes {spec!r}: give 'all' or comma-separated class names like anger,neutral")
+    return names
+
+def class_order(labels) -> list:
+    "The class names in `labels`, the paper's four first (in their order), then the others sorted."
+    seen = set(labels)
+    return [c for c in CLASSES if c in seen] + sorted(seen - set(CLASSES))
 
 # %% ../nbs/01_corpora.ipynb #d4b2262e
 _HEADER = re.compile(r'^\[\s*([\d.]+)\s*-\s*([\d.]+)\s*\]\s+(Ses\d\d[FM]_\S+)\s+(\w+)\s+'
@@ -246,35 +260,36 @@ def load_manifest(root,                 # the manifest CSV (or a folder holding 
 # %% ../nbs/01_corpora.ipynb #0724f85f
 LOADERS = {'iemocap': load_iemocap, 'emodb': load_emodb, 'manifest': load_manifest, 'synthetic': load_synthetic}
 
-def load_corpus(name,      # one of LOADERS: iemocap, emodb, manifest, synthetic
-                root,      # the corpus folder (or the manifest CSV)
-                **options  # passed to the loader, e.g. classes=, merge_excited=, missing_audio=
+def load_corpus(name,          # one of LOADERS: iemocap, emodb, manifest, synthetic
+                root,          # the corpus folder (or the manifest CSV)
+                *, classes=None, # a classes option (`parse_classes`); None: the loader's default
+                **options      # passed to the loader, e.g. merge_excited=, missing_audio=
                ) -> pd.DataFrame:
     "Utterance table (utt_id, speaker, session, path, label, ...) of corpus `name` at `root`."
     if name not in LOADERS: raise ValueError(f"unknown corpus {name!r}; choose one of {sorted(LOADERS)}")
-    return LOADERS[name](root, **options)
+    spec = parse_classes(classes)
+    return LOADERS[name](root, **options, **({} if spec is None else {'classes': spec}))
 
 # %% ../nbs/01_corpora.ipynb #ae242c87
 def table1(df, classes=None) -> pd.DataFrame:
     "Counts of utterances per speaker (rows, then Total) and class (columns)."
-    classes = list(classes or [c for c in CLASSES if c in set(df.label)] + sorted(set(df.label) - set(CLASSES)))
+    classes = list(classes or class_order(df.label))
     t = pd.crosstab(df.speaker, df.label).reindex(columns=classes, fill_value=0)
     t.loc['Total'] = t.sum()
     t.index.name, t.columns.name = 'speaker', None
     return t
 
 # %% ../nbs/01_corpora.ipynb #f138347f
-@call_parse
+@console_script
 def table1_cli(corpus:str='synthetic', # corpus name: iemocap, emodb, manifest, synthetic
                root:str=None,          # corpus folder (or manifest CSV)
-               classes:str=None,       # comma-separated class names (default: the paper's four)
+               classes:str=None,       # 'all' or comma-separated class names (default: the corpus's own)
                out:str=None,           # write the table as CSV here
                missing_audio:str='error', # 'error', 'skip' or 'keep' utterances whose wav is missing
               ):
     "Print Table 1 (utterances per speaker and class) of a corpus."
-    if root is None: raise SystemExit('sermeta_table1: give --root, the corpus folder')
-    opts = {'missing_audio': missing_audio}
-    if classes: opts['classes'] = classes if classes == 'all' else [c.strip() for c in classes.split(',')]
-    t = table1(load_corpus(corpus, root, **opts), None if classes == 'all' else opts.get('classes'))
+    if root is None: raise ValueError('give --root, the corpus folder')
+    table = load_corpus(corpus, root, classes=classes, missing_audio=missing_audio)
+    t = table1(table, parse_classes(classes) if classes != 'all' else None)
     print(t.to_string())
     if out: write_csv(t, out)

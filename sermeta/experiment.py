@@ -6,10 +6,10 @@
 from __future__ import annotations
 import time
 from pathlib import Path
-from fastcore.script import call_parse, store_true
-from .core import worker_pool, explain_dead_workers
-from .runs import Config, run_dir, start_run, pool_run
-from .corpora import load_corpus
+from fastcore.script import store_true
+from .core import worker_pool, explain_dead_workers, console_script
+from .runs import Config, run_dir, start_run, pool_run, config_flags, config_overrides
+from .corpora import load_corpus, parse_classes, class_order
 from .features import extract_features
 from .folds import make_folds
 from .methods import get_method
@@ -138,38 +138,30 @@ def run_method(table, features, method, config, out, *, classes, folds='all', co
 
 
 # %% ../nbs/10_experiment.ipynb #6e8da70d
-@call_parse
+@console_script(more_flags=config_flags)
 def train_cli(corpus:str='synthetic',  # corpus: iemocap, emodb, manifest, synthetic
               root:str=None,           # corpus folder
-              method:str='baseline',   # a Table 2 method (baseline, Lw, ...), a rival (pencil, cleanlab, cleanlab_relabel), svm, or a variant (w_within_class, Lw_within_class)
+              method:str='baseline',   # a Table 2 method (baseline, Lw, ...), a rival, svm, or a variant (ALL_METHODS)
               folds:str='all',         # 'all' or comma-separated fold numbers
-              seed:int=0,              # random seed
-              max_epochs:int=None,     # network epochs per phase at most (default: Config)
-              patience:int=None,       # early-stopping patience (default: Config)
-              batch_size:int=None,     # utterances per batch (default: Config)
-              label_scale:float=None,  # l_n starts at label_scale * one-hot gold (default: Config's 1, the paper read literally)
-              device:str='auto',       # auto, cpu, cuda
-              bf16:store_true=False,   # bfloat16 autocast
-              lw_bf16:store_true=False, # bfloat16 autocast in the l/w step's inference pass only
               out:str='runs',          # root of the run directories
               cache_dir:str=None,      # feature cache (default ~/.cache/sermeta/features)
-              classes:str=None,        # comma-separated class names (default: the paper's four)
+              classes:str=None,        # 'all' or comma-separated class names (default: the corpus's own)
               jobs:int=1,              # folds trained at once, in separate processes
               executor:str='local',    # 'local' or 'ray' (pip install 'sermeta[ray]'; RAY_ADDRESS picks the cluster)
               final:store_true=False,  # instead: train one model on all speakers and save it for sermeta_predict
-             ):
+              **settings):             # Config fields (--seed, --max_epochs, ...; see sermeta.runs.Config)
     "Train one method over the leave-one-speaker-out folds of a corpus and print WA/UA."
-    from sermeta.core import CLASSES
-    if root is None: raise SystemExit('sermeta_train: give --root, the corpus folder')
+    if root is None: raise ValueError('give --root, the corpus folder')
     get_method(method)
-    cls = tuple(classes.split(',')) if classes else CLASSES
-    table = load_corpus(corpus, root, classes=cls)
-    cfg = Config(seed=seed, device=device, bf16=bf16, lw_bf16=lw_bf16, **{k: v for k, v in dict(max_epochs=max_epochs, patience=patience, batch_size=batch_size, label_scale=label_scale).items() if v is not None})
+    table = load_corpus(corpus, root, classes=classes)
+    cls = parse_classes(classes)
+    cls = cls if isinstance(cls, tuple) else tuple(class_order(table.label))
+    cfg = Config(**config_overrides(settings))
     feats = extract_features(table, cache_dir=cache_dir)
+    where = run_dir(out, corpus, method, cfg.seed)
     if final:
         from sermeta.predict import train_final
-        path = train_final(table, feats, method=method, config=cfg, classes=cls, out=run_dir(out, corpus, method, seed)/'final.pt')
+        path = train_final(table, feats, method=method, config=cfg, classes=cls, out=where/'final.pt')
         return print(f"saved {path}; use it with: sermeta_predict {path} FILE.wav ...")
-    t0 = time.perf_counter()
-    m = run_method(table, feats, method, cfg, run_dir(out, corpus, method, seed), classes=cls, folds=folds, corpus=corpus, jobs=jobs, executor=executor)
-    print(f"{corpus} {method} seed {seed}: WA {m['WA']:.1f}  UA {m['UA']:.1f}  ({len(m['folds'])} folds, {time.perf_counter() - t0:.0f} s)")
+    m = run_method(table, feats, method, cfg, where, classes=cls, folds=folds, corpus=corpus, jobs=jobs, executor=executor)
+    print(f"{corpus} {method} seed {cfg.seed}: WA {m['WA']:.1f}  UA {m['UA']:.1f}  ({len(m['folds'])} folds)")

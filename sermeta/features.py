@@ -8,9 +8,8 @@ import hashlib, json, os, tempfile, time, warnings
 from functools import lru_cache
 from pathlib import Path
 import numpy as np, pandas as pd, soundfile as sf
-from fastcore.script import call_parse
 from tqdm.auto import tqdm
-from .core import atomic_write, write_json, worker_pool, explain_dead_workers
+from .core import atomic_write, write_json, worker_pool, explain_dead_workers, console_script
 
 # %% auto #0
 __all__ = ['SAMPLE_RATE', 'MIN_SAMPLES', 'FEATURE_VERSION', 'is09_config_text', 'config_hash', 'feature_names', 'read_audio',
@@ -158,18 +157,17 @@ def extract_features(table,               # utterance table with `utt_id` and `p
     return {u: out[u] for u in table['utt_id']}
 
 # %% ../nbs/03_features.ipynb #82db838d
-@call_parse
+@console_script
 def features_cli(corpus:str='synthetic', # corpus name: iemocap, emodb, manifest, synthetic
                  root:str=None,          # corpus folder (or manifest CSV)
                  cache_dir:str=None,     # feature cache (default ~/.cache/sermeta/features)
                  n_jobs:int=None,        # worker processes (default: all cores)
-                 classes:str=None,       # comma-separated class names, or 'all' (default: the paper's four)
+                 classes:str=None,       # 'all' or comma-separated class names (default: the corpus's own)
                 ):
     "Extract (or read from the cache) the 32 IS09 features of every utterance of a corpus."
     from sermeta.corpora import load_corpus
-    if root is None: raise SystemExit('sermeta_features: give --root, the corpus folder')
-    opts = {} if classes is None else {'classes': classes if classes == 'all' else classes.split(',')}
-    tab = load_corpus(corpus, root, **opts)
+    if root is None: raise ValueError('give --root, the corpus folder')
+    tab = load_corpus(corpus, root, classes=classes)
     t0 = time.perf_counter()
     feats = extract_features(tab, cache_dir=cache_dir, n_jobs=n_jobs)
     wall = time.perf_counter() - t0

@@ -7,8 +7,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 import numpy as np, pandas as pd, torch
-from fastcore.script import call_parse, Param
-from .core import CLASSES, atomic_write, write_csv
+from fastcore.script import Param
+from .core import CLASSES, atomic_write, write_csv, console_script
 from .features import read_audio, extract_signal, feature_names
 from .folds import Fold, Normaliser, fold_normaliser
 from .methods import get_method
@@ -65,7 +65,7 @@ def predict_files(model_path, wavs) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 # %% ../nbs/14_predict.ipynb #61c8a054
-@call_parse
+@console_script
 def predict_cli(model:str,                               # a model file from `sermeta_train --final`
                 wavs:Param('wav files', str, nargs='+'), # the files to classify
                 out:str=None,                            # also write the table as CSV here

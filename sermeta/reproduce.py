@@ -7,15 +7,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 import numpy as np, pandas as pd
-from fastcore.script import call_parse, store_true
-from .core import CLASSES, write_csv
+from fastcore.script import store_true
+from .core import CLASSES, write_csv, console_script
 from .corpora import load_corpus, table1
 from .features import extract_features
 from .methods import TABLE2_ROWS, VARIANTS, get_method
 from .experiment import run_grid
 from .evaluate import label_fix_rates
 from .folds import balance_table, balanced_corpus, BALANCED_METHODS
-from .runs import Config, resolve_device, run_dir, finished_seeds, read_seeds
+from .runs import Config, resolve_device, run_dir, finished_seeds, read_seeds, config_flags, config_overrides
 from .reports import run_reports, table2
 from .claims import correction_scores
 
@@ -24,10 +24,10 @@ __all__ = ['reproduce_config', 'summarize_runs', 'prepare_corpus', 'default_jobs
            'reproduce_cli']
 
 # %% ../nbs/11_reproduce.ipynb #971391fe
-def reproduce_config(*, quick=False, seed=0, **overrides) -> Config:
-    "The training config of a reproduction: the defaults, or a 3-epoch smoke run when `quick`."
+def reproduce_config(*, quick=False, seed=0, **settings) -> Config:
+    "The training config of a reproduction: Config's defaults and `settings`; 3 epochs when `quick`."
     base = dict(max_epochs=3, patience=2) if quick else {}
-    return Config(seed=seed, **{**base, **overrides})
+    return Config(**{**base, **config_overrides(settings), 'seed': seed})
 
 # %% ../nbs/11_reproduce.ipynb #54970816
 def summarize_runs(runs_root, corpus, methods, classes, table=None) -> pd.DataFrame:
@@ -60,24 +60,25 @@ def default_jobs(device='auto') -> int:
     import os
     return (os.cpu_count() or 1) if resolve_device(device).type == 'cpu' else 1
 
+def _train_and_print(table, feats, corpus, grid, *, label, **kwargs):
+    "Train a grid of (method, Config, run directory) and print each run's pooled WA/UA."
+    for (name, cfg, _), m in zip(grid, run_grid(table, feats, grid, classes=CLASSES, corpus=corpus, **kwargs)):
+        print(f"{label} {name:14s} seed {cfg.seed}: WA {m['WA']:5.1f}  UA {m['UA']:5.1f}", flush=True)
+
 def train_seeds(table, feats, corpus, methods, seeds, config, runs, *, folds='all', jobs=1, progress=True) -> list:
-    "Train `methods` for `seeds` (config(seed) -> Config) into `runs`, then `baseline`/`Lw` on the balanced selection; prints WA/UA; returns the run directories."
-    runs_ = [(name, config(seed), run_dir(runs, corpus, name, seed)) for seed in seeds for name in methods]
-    balanced = balance_table(table)  # Sec. 3.4: the same two methods on a class-balanced selection
-    runs_bal = [(name, config(seed), run_dir(runs, balanced_corpus(corpus), name, seed))
-                for seed in seeds for name in BALANCED_METHODS if name in methods]
-    for (name, cfg, _), m in zip(runs_, run_grid(table, feats, runs_, classes=CLASSES, folds=folds, corpus=corpus, jobs=jobs, progress=progress)):
-        print(f"{corpus} {name:14s} seed {cfg.seed}: WA {m['WA']:5.1f}  UA {m['UA']:5.1f}", flush=True)
-    if runs_bal:
-        for (name, cfg, _), m in zip(runs_bal, run_grid(balanced, feats, runs_bal, classes=CLASSES, folds=folds, corpus=balanced_corpus(corpus),
-                                                         jobs=jobs, progress=progress)):
-            print(f"{corpus} balanced {name:5s} seed {cfg.seed}: WA {m['WA']:5.1f}  UA {m['UA']:5.1f}", flush=True)
-    return [d for _, _, d in runs_ + runs_bal]
+    "Train `methods` x `seeds` (config(seed) -> Config), then the balanced runs; returns the run dirs."
+    grid = [(name, config(seed), run_dir(runs, corpus, name, seed)) for seed in seeds for name in methods]
+    _train_and_print(table, feats, corpus, grid, label=corpus, folds=folds, jobs=jobs, progress=progress)
+    bal = balanced_corpus(corpus)  # Sec. 3.4: the same two methods on a class-balanced selection
+    grid_bal = [(name, config(seed), run_dir(runs, bal, name, seed)) for seed in seeds for name in BALANCED_METHODS if name in methods]
+    if grid_bal: _train_and_print(balance_table(table), feats, bal, grid_bal, label=f'{corpus} balanced', folds=folds,
+                                  jobs=jobs, progress=progress)
+    return [d for _, _, d in grid + grid_bal]
 
 def reproduce(corpus='synthetic', root=None, *, scale=0.1, seeds=1, methods=None, quick=False, folds='all', jobs=None,
-              max_epochs=None, patience=None, runs='runs', data_dir='data', cache_dir=None, device='auto', bf16=False, lw_bf16=False, reports=True, reports_dir='reports',
-              progress=True):
-    "Corpus -> features -> Table 1 -> every method (and the balanced evaluation) over the folds -> reports -> summary."
+              runs='runs', data_dir='data', cache_dir=None, reports=True, reports_dir='reports', progress=True,
+              **settings):  # Config fields (max_epochs=, patience=, device=, bf16=, ...)
+    "Corpus -> features -> Table 1 -> every method over the folds (and balanced) -> reports -> summary."
     methods = [get_method(m).name for m in (methods or TABLE2_ROWS)]
     table, root = prepare_corpus(corpus, root, scale=scale, data_dir=data_dir)
     print(table1(table, CLASSES).to_string(), '\n')
@@ -86,10 +87,10 @@ def reproduce(corpus='synthetic', root=None, *, scale=0.1, seeds=1, methods=None
         if skipped: print(f"{corpus} has no annotator votes: skipping {skipped}\n")
         methods = [m for m in methods if m not in skipped]
     feats = extract_features(table, cache_dir=cache_dir, progress=progress)
-    schedule = {k: v for k, v in dict(max_epochs=max_epochs, patience=patience).items() if v is not None}
-    config = lambda seed: reproduce_config(quick=quick, seed=seed, device=device, bf16=bf16, lw_bf16=lw_bf16, **schedule)
+    config = lambda seed: reproduce_config(quick=quick, seed=seed, **settings)
+    jobs = jobs or default_jobs(config(0).device)
     t0 = time.perf_counter()
-    train_seeds(table, feats, corpus, methods, range(seeds), config, runs, folds=folds, jobs=jobs or default_jobs(device), progress=progress)
+    train_seeds(table, feats, corpus, methods, range(seeds), config, runs, folds=folds, jobs=jobs, progress=progress)
     print(f"training: {time.perf_counter() - t0:.0f} s")
     # the reports and the summary show the methods trained here and any variant (VARIANTS) already finished in `runs`
     shown = methods + [v for v in VARIANTS if v not in methods and finished_seeds(runs, corpus, v)]
@@ -118,28 +119,23 @@ def noise_sweep(levels, *, methods=('Lw',), folds='0,1', scale=0.1, runs='runs',
     return df
 
 # %% ../nbs/11_reproduce.ipynb #06571694
-@call_parse
+@console_script(more_flags=config_flags)
 def reproduce_cli(corpus:str='synthetic', # synthetic (generated), emodb, iemocap or manifest
                   root:str=None,          # corpus folder (synthetic: where to generate it)
                   scale:float=0.1,        # synthetic corpus size, as a fraction of Table 1
-                  seeds:int=1,            # training seeds per method
-                  methods:str=None,       # comma-separated methods (default: the paper's eight and the rivals)
+                  seeds:int=1,            # training seeds per method (seeds 0 .. seeds-1)
+                  methods:str=None,       # comma-separated methods (default: the paper's eight, the rivals, svm)
                   quick:store_true=False, # smoke run: 3 epochs per fold
-                  max_epochs:int=None,    # most epochs per fold (default: Config's 30)
-                  patience:int=None,      # early-stopping patience in epochs (default: Config's 5)
                   runs:str='runs',        # where run directories go
                   data_dir:str='data',    # where the synthetic corpus is generated
                   cache_dir:str=None,     # feature cache (default ~/.cache/sermeta/features)
-                  device:str='auto',      # auto, cpu, cuda
-                  bf16:store_true=False,  # bfloat16 autocast
-                  lw_bf16:store_true=False, # bfloat16 autocast in the l/w step's inference pass only
                   jobs:int=None,          # folds trained at once (default: one per core on the CPU)
                   reports_dir:str='reports', # where reports/<corpus>/ goes
-                 ):
+                  **settings):            # Config fields (--max_epochs, --patience, --device, ...)
     "Reproduce the paper's experiments on a corpus (default: the synthetic one, no download)."
     t0 = time.perf_counter()
     s = reproduce(corpus, root, scale=scale, seeds=seeds, methods=methods.split(',') if methods else None, quick=quick,
-                  max_epochs=max_epochs, patience=patience, runs=runs, data_dir=data_dir, cache_dir=cache_dir, device=device, bf16=bf16, lw_bf16=lw_bf16, jobs=jobs, reports_dir=reports_dir)
+                  runs=runs, data_dir=data_dir, cache_dir=cache_dir, jobs=jobs, reports_dir=reports_dir, **settings)
     print('\n' + s.to_string())
     write_csv(s, Path(runs)/corpus/'summary.csv')
     print(f"\ntotal {time.perf_counter() - t0:.0f} s; summary in {Path(runs)/corpus/'summary.csv'}")

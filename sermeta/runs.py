@@ -12,8 +12,8 @@ from .core import atomic_write, write_json, write_csv, settings_record
 from .evaluate import classification_metrics, pooled_metrics
 
 # %% auto #0
-__all__ = ['Config', 'resolve_device', 'run_dir', 'start_run', 'write_record', 'read_record', 'write_fold_results', 'pool_run',
-           'read_run', 'finished_seeds', 'read_seeds']
+__all__ = ['Config', 'resolve_device', 'config_flags', 'config_overrides', 'run_dir', 'start_run', 'write_record', 'read_record',
+           'write_fold_results', 'pool_run', 'read_run', 'finished_seeds', 'read_seeds']
 
 # %% ../nbs/07a_runs.ipynb #6e3a54f7
 @dataclass
@@ -49,6 +49,22 @@ def resolve_device(name='auto') -> torch.device:
     "`auto` is CUDA when available, else the CPU."
     if name == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     return torch.device(name)
+
+# %% ../nbs/07a_runs.ipynb #6a2652fa
+def config_flags(parser):
+    "Add a `--<field>` flag to `parser` for every Config field (default: the Config's own)."
+    from fastcore.docments import docments
+    docs, types = docments(Config), {'int': int, 'float': float, 'str': str}
+    group = parser.add_argument_group('training settings (sermeta.runs.Config)')
+    for f in fields(Config):
+        if f.type == 'bool': group.add_argument(f'--{f.name}', action='store_true', default=None, help=docs[f.name])
+        else: group.add_argument(f'--{f.name}', type=types[f.type], default=None, help=f'{docs[f.name]} (default: {f.default})')
+    return parser
+
+def config_overrides(flags) -> dict:
+    "The Config fields set in `flags` (a dict of flag values; None is 'not given')."
+    names = {f.name for f in fields(Config)}
+    return {k: v for k, v in flags.items() if k in names and v is not None}
 
 # %% ../nbs/07a_runs.ipynb #6b0cfd0d
 def run_dir(root, corpus, method, seed) -> Path:

@@ -1,0 +1,81 @@
+"""The console scripts: every Config field is a flag of the training commands, and a bad input ends in sermeta's
+own one-line message with a non-zero exit status, never a Python traceback."""
+import importlib.util, os, shutil, subprocess, sys
+from dataclasses import fields
+from pathlib import Path
+import numpy as np, pandas as pd, pytest, soundfile as sf
+from sermeta.runs import Config, config_overrides
+from sermeta.experiment import train_cli
+from sermeta.reproduce import reproduce_cli
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG_FIELDS = {f.name for f in fields(Config)}
+
+
+def _gpu_runs_parser():
+    spec = importlib.util.spec_from_file_location('gpu_runs', REPO/'bench'/'gpu_runs.py')
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    return mod.parser()
+
+
+@pytest.mark.parametrize('make_parser, argv', [
+    (lambda: train_cli.parser(), []),
+    (lambda: reproduce_cli.parser(), []),
+    (_gpu_runs_parser, ['train', '--bundle', 'b.npz', '--seeds', '0']),
+])
+def test_every_config_field_is_a_flag(make_parser, argv):
+    parser = make_parser()
+    assert CONFIG_FIELDS <= set(vars(parser.parse_args(argv))), CONFIG_FIELDS - set(vars(parser.parse_args(argv)))
+    given = vars(parser.parse_args(argv + ['--lr_weight', '0.25', '--lw_dropout', '--seed', '4']))
+    assert config_overrides(given) == {'lr_weight': 0.25, 'lw_dropout': True, 'seed': 4}  # only what was given
+    assert Config(**config_overrides(given)).patience == Config().patience
+
+
+def _script(name):
+    exe = shutil.which(name)
+    if exe: return [exe]
+    module, func = {'sermeta_table1': ('corpora', 'table1_cli'), 'sermeta_features': ('features', 'features_cli'),
+                    'sermeta_train': ('experiment', 'train_cli'), 'sermeta_predict': ('predict', 'predict_cli'),
+                    'sermeta_reproduce': ('reproduce', 'reproduce_cli'), 'sermeta_synth': ('synthetic', 'synth_cli')}[name]
+    return [sys.executable, '-c', f'import sys; sys.argv[0] = {name!r}; from sermeta.{module} import {func}; sys.exit({func}())']
+
+
+@pytest.fixture(scope='module')
+def bad_inputs(tmp_path_factory):
+    "Files a user might hand the scripts by mistake."
+    d = tmp_path_factory.mktemp('bad')
+    for i in range(3): sf.write(d/f'u{i}.wav', np.zeros(1600, np.float32), 16000)
+    pd.DataFrame({'path': ['u0.wav', 'u1.wav', 'u2.wav'], 'speaker': ['a', 'b', 'c']}).to_csv(d/'no_label.csv', index=False)
+    pd.DataFrame({'path': ['u0.wav', 'u1.wav', 'u2.wav'], 'speaker': ['a', 'b', 'c'], 'label': ['anger', 'neutral', 'anger']}
+                 ).to_csv(d/'manifest.csv', index=False)
+    (d/'model.pt').write_bytes(b'not a model')
+    return d
+
+
+CASES = [  # script, arguments ({d}: the folder of bad inputs), what the message must say
+    ('sermeta_table1', ['--corpus', 'emodb', '--root', '{d}/nowhere'], 'not an EmoDB folder'),
+    ('sermeta_table1', ['--corpus', 'emodb'], 'give --root, the corpus folder'),
+    ('sermeta_features', ['--corpus', 'manifest', '--root', '{d}/no_label.csv'], "missing column(s) ['label']"),
+    ('sermeta_train', ['--corpus', 'manifest', '--root', '{d}/manifest.csv', '--classes', 'anger,joy'],
+     "unknown class name(s) ['joy']"),
+    ('sermeta_train', ['--corpus', 'emodb', '--root', '{d}', '--method', 'LW'], "unknown method 'LW'"),
+    ('sermeta_predict', ['{d}/model.pt', '{d}/u0.wav'], 'not a sermeta model file'),
+    ('sermeta_reproduce', ['--corpus', 'emodb', '--root', '{d}/nowhere'], 'not an EmoDB folder'),
+]
+
+
+@pytest.mark.parametrize('script, args, message', CASES, ids=[f'{c[0]}-{i}' for i, c in enumerate(CASES)])
+def test_bad_input_ends_in_one_message(bad_inputs, script, args, message):
+    env = {k: v for k, v in os.environ.items() if k != 'SERMETA_TRACEBACK'}
+    r = subprocess.run(_script(script) + [a.format(d=bad_inputs) for a in args], capture_output=True, text=True,
+                       timeout=300, env=env)
+    assert r.returncode != 0
+    assert 'Traceback' not in r.stderr, r.stderr[-3000:]
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith(f'{script}: error: ') and message in last, r.stderr[-3000:]
+
+
+def test_traceback_on_request(bad_inputs):
+    r = subprocess.run(_script('sermeta_table1') + ['--corpus', 'emodb', '--root', str(bad_inputs/'nowhere')],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, 'SERMETA_TRACEBACK': '1'})
+    assert r.returncode != 0 and 'Traceback' in r.stderr and 'FileNotFoundError' in r.stderr
