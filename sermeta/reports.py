@@ -17,8 +17,9 @@ from .evaluate import classification_metrics
 from .paper import PAPER_TABLE2, PAPER_QUOTED, PAPER_TABLE3, PAPER_TABLE4
 
 # %% auto #0
-__all__ = ['REPORTS', 'table2', 'pm', 'weight_table', 'label_updates', 'save_figure', 'save_heatmap', 'model_figure',
-           'framework_figure', 'write_table', 'report_runs', 'missing_runs', 'report_templates', 'run_reports']
+__all__ = ['REPORT_FLOAT', 'REPORTS', 'REPORT_PARAMETERS', 'table2', 'pm', 'weight_table', 'label_updates', 'save_figure',
+           'save_heatmap', 'model_figure', 'framework_figure', 'write_table', 'report_runs', 'missing_runs',
+           'report_templates', 'run_reports']
 
 # %% ../nbs/13_reports.ipynb #a831538b
 def _flat(m, classes):
@@ -62,12 +63,14 @@ def label_updates(learned, classes=CLASSES) -> pd.DataFrame:
     return (pd.crosstab(learned.gold, learned.learned, normalize='index') * 100).reindex(index=list(classes), columns=list(classes), fill_value=0)
 
 # %% ../nbs/13_reports.ipynb #5bce24fc
+REPORT_FLOAT = '%.10g'  # digits of the numbers in report CSVs
+
 def save_figure(fig, path, data):
     "Save `fig` as PNG at `path` (atomically) and `data` beside it as CSV."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path, 'wb') as f: fig.savefig(f, format='png', dpi=120)
     plt.close(fig)
-    write_csv(data, path.with_suffix('.csv'))
+    write_csv(data, path.with_suffix('.csv'), float_format=REPORT_FLOAT)
 
 def save_heatmap(df, path, *, title, fmt='.0f', cmap='Blues', xlabel=None, ylabel=None):
     "Draw `df` as an annotated heatmap to `path` (.png) and write its data beside it (.csv)."
@@ -106,11 +109,18 @@ def framework_figure(path):
 def write_table(df, out_dir, name, *, markdown=None):
     "Write `df` as <name>.csv and (its `markdown` version, default itself) as <name>.md."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    write_csv(df, out/f'{name}.csv')
+    write_csv(df, out/f'{name}.csv', float_format=REPORT_FLOAT)
     with atomic_write(out/f'{name}.md') as f: f.write((markdown if markdown is not None else df).to_markdown() + '\n')
 
 # %% ../nbs/13_reports.ipynb #6dc6c377
 REPORTS = ('table1_and_model', 'table2', 'learned', 'balanced', 'claims')
+REPORT_PARAMETERS = dict(corpus='synthetic',  # synthetic, emodb, iemocap, manifest
+                         root=None,           # the corpus folder, relative to `out`
+                         runs='runs',         # the run directories, relative to `out`
+                         out='.',             # where tables and figures go (the notebook runs there)
+                         methods=','.join(TABLE2_ROWS),  # comma-separated methods of Table 2
+                         smoke=False)         # a smoke run on tiny data: the numbers mean nothing
+
 def report_runs(name, corpus) -> list:
     "The (corpus, method) runs that report `name` reads beyond the Table 2 methods."
     return {'learned': [(corpus, 'Lw')], 'balanced': [(balanced_corpus(corpus), m) for m in BALANCED_METHODS]}.get(name, [])
@@ -125,33 +135,39 @@ def report_templates() -> Path:
     if not d.is_dir(): raise FileNotFoundError(f"{d}: report templates not found; run the reports from a clone of sermeta (pip install -e .)")
     return d
 
-def run_reports(corpus, root, *, runs='runs', out=None, methods=None, smoke=False, names=None, progress=True) -> list:
-    "Execute the report templates `names` (default: every one whose runs are there) with papermill for `corpus`; returns the HTML files written."
-    if names is None:  # every report whose runs are there; say which are left out and why
-        names = []
-        for n in REPORTS:
-            if miss := missing_runs(n, runs, corpus):
-                print(f"reports {corpus}: no {n} report: it reads {', '.join(f'{c}/{m}' for c, m in miss)}, not finished in {runs} "
-                      f"(train them: sermeta_reproduce --methods {','.join(m for _, m in miss)})", file=sys.stderr)
-            else: names.append(n)
+# %% ../nbs/13_reports.ipynb #fbbfd995
+def _reports_with_runs(corpus, runs) -> list:
+    "The reports whose runs are finished in `runs`; says on stderr which are left out and why."
+    names = []
+    for n in REPORTS:
+        if miss := missing_runs(n, runs, corpus):
+            print(f"reports {corpus}: no {n} report: it reads {', '.join(f'{c}/{m}' for c, m in miss)}, not finished in {runs} "
+                  f"(train them: sermeta_reproduce --methods {','.join(m for _, m in miss)})", file=sys.stderr)
+        else: names.append(n)
+    return names
+
+def _execute_report(name, params, out) -> Path:
+    "Run template `name` with papermill in `out`; write notebooks/<name>.ipynb and html/<name>.html."
     import papermill, nbformat
     from nbconvert import HTMLExporter
-    from tqdm.auto import tqdm
-    out = Path(out or Path('reports')/corpus).resolve()
-    methods = ','.join(get_method(m).name for m in (methods or TABLE2_ROWS))
-    rel = lambda p: os.path.relpath(Path(p).resolve(), out)  # the notebook runs in `out`; no machine's absolute paths in it
-    params = dict(corpus=corpus, root=None if root is None else rel(root), runs=rel(runs), out='.', methods=methods, smoke=bool(smoke))
-    html = []
-    for name in tqdm(names, desc=f'reports {corpus}', unit='notebook', disable=not progress):
-        nb_path = out/'notebooks'/f'{name}.ipynb'; nb_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = nb_path.with_name(f'.{name}.running.ipynb')
-        papermill.execute_notebook(str(report_templates()/f'{name}.ipynb'), str(tmp), parameters=params,
-                                   kernel_name='python3', language='python', progress_bar=False, cwd=str(out))
-        nb = nbformat.read(tmp, as_version=4)
-        nb.metadata.get('papermill', {}).update(input_path=f'nbs/reports/{name}.ipynb', output_path=f'notebooks/{name}.ipynb')  # not this machine's paths
-        with atomic_write(nb_path, encoding='utf-8') as f: nbformat.write(nb, f)
-        tmp.unlink()
-        body, _ = HTMLExporter().from_notebook_node(nb)
-        html.append(out/'html'/f'{name}.html'); html[-1].parent.mkdir(exist_ok=True)
-        with atomic_write(html[-1], encoding='utf-8') as f: f.write(body)
+    nb_path = out/'notebooks'/f'{name}.ipynb'; nb_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = nb_path.with_name(f'.{name}.running.ipynb')
+    papermill.execute_notebook(str(report_templates()/f'{name}.ipynb'), str(tmp), parameters=params,
+                               kernel_name='python3', language='python', progress_bar=False, cwd=str(out))
+    nb = nbformat.read(tmp, as_version=4)
+    nb.metadata.get('papermill', {}).update(input_path=f'nbs/reports/{name}.ipynb', output_path=f'notebooks/{name}.ipynb')
+    with atomic_write(nb_path, encoding='utf-8') as f: nbformat.write(nb, f)
+    tmp.unlink()
+    html = out/'html'/f'{name}.html'; html.parent.mkdir(exist_ok=True)
+    with atomic_write(html, encoding='utf-8') as f: f.write(HTMLExporter().from_notebook_node(nb)[0])
     return html
+
+def run_reports(corpus, root, *, runs='runs', out=None, methods=None, smoke=False, names=None, progress=True) -> list:
+    "Execute the report templates `names` (default: all whose runs exist) for `corpus`; the HTML files."
+    from tqdm.auto import tqdm
+    names = _reports_with_runs(corpus, runs) if names is None else names
+    out = Path(out or Path('reports')/corpus).resolve()
+    rel = lambda p: os.path.relpath(Path(p).resolve(), out)  # the notebook runs in `out`; no machine's absolute paths in it
+    params = dict(REPORT_PARAMETERS, corpus=corpus, root=None if root is None else rel(root), runs=rel(runs), smoke=bool(smoke),
+                  methods=','.join(get_method(m).name for m in (methods or TABLE2_ROWS)))
+    return [_execute_report(n, params, out) for n in tqdm(names, desc=f'reports {corpus}', unit='notebook', disable=not progress)]
