@@ -9,7 +9,9 @@ import soundfile as sf
 
 from sermeta.core import CLASSES
 from sermeta.paper import PAPER_TABLE1
-from sermeta.synthetic import SR, generate_corpus, majority, synth_cli
+from sermeta.annotators import majority
+from sermeta.synthetic import generate_corpus, synth_cli
+from sermeta.voice import SR
 
 TINY = dict(scale=0.005, seed=1)  # 40 utterances, about 3 minutes of audio
 CODES = {'hap': 'happiness', 'sad': 'sadness', 'neu': 'neutral', 'ang': 'anger', 'xxx': None}
