@@ -4,7 +4,7 @@ SCALE ?= 0.1
 # run records (checkpoints aside) are kept in git beside the reports made from them
 RUNS ?= reports/runs
 
-.PHONY: install reproduce test check-sync
+.PHONY: install reproduce test docs check-sync
 
 install:  ## the CPU build of torch first, so nothing pulls the CUDA one; then sermeta with its dev tools
 	$(PY) -m pip install -q torch==2.13.0
@@ -13,9 +13,11 @@ install:  ## the CPU build of torch first, so nothing pulls the CUDA one; then s
 reproduce: install  ## the main job on the embedded synthetic corpus
 	sermeta_reproduce --scale $(SCALE) --max_epochs 20 --patience 3 --runs $(RUNS)
 
-test: install  ## every notebook's checks, then the pytest suite
-	nbdev_test --n_workers 1
+test: install  ## the whole suite: every notebook runs (its checks, its committed outputs) and the tests/ files
 	$(PY) -m pytest -q tests
+
+docs: install  ## re-execute the notebooks and store what their quick cells show (commit the result)
+	$(PY) tests/notebook_outputs.py
 
 check-sync:  ## notebooks are clean and sermeta/ is exactly what they export
 	nbdev_clean --fname nbs

@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
-from fastcore.script import call_parse
-from .core import CLASSES, atomic_write, write_csv, write_json
+from .core import CLASSES, atomic_write, write_csv, write_json, console_script
 from .paper import PAPER_TABLE1
 from .corpora import IEMOCAP_CODES
 from .annotators import (
@@ -215,7 +214,7 @@ def generate_corpus(out_dir,              # folder to write (created; may hold a
     return out
 
 # %% ../nbs/02_synthetic.ipynb #84c10b75
-@call_parse
+@console_script
 def synth_cli(out_dir:str,               # folder to write the corpus into
               scale:float=0.1,           # fraction of the paper's Table 1 counts (1.0: 4490 utterances)
               seed:int=0,                # random seed; the same seed gives the same bytes

@@ -61,6 +61,7 @@ CASES = [  # script, arguments ({d}: the folder of bad inputs), what the message
     ('sermeta_train', ['--corpus', 'emodb', '--root', '{d}', '--method', 'LW'], "unknown method 'LW'"),
     ('sermeta_predict', ['{d}/model.pt', '{d}/u0.wav'], 'not a sermeta model file'),
     ('sermeta_reproduce', ['--corpus', 'emodb', '--root', '{d}/nowhere'], 'not an EmoDB folder'),
+    ('sermeta_synth', ['{d}/model.pt/corpus', '--scale', '0.01'], 'Not a directory'),
 ]
 
 

@@ -1,0 +1,92 @@
+"""Execute the notebooks of `nbs/` the way `nbdev_test` does and keep what their quick cells show.
+
+    python tests/notebook_outputs.py nbs/*.ipynb     # `make docs`: store the fresh outputs in the notebooks
+
+The notebooks are committed with the outputs of their quick cells (checks, small tables, figures), so a
+reader sees them without running anything; cells flagged `slow` or `notest` stay unexecuted.
+`tests/test_notebooks.py` executes every notebook (its checks are tests) and fails when a fresh text
+output differs from the committed one. Only text is compared (stdout, and the plain-text form of
+results and displays): stderr (warnings, progress bars) is dropped, and images are stored but not
+compared, since their bytes depend on the plotting library's version.
+"""
+import json, os, re, subprocess, sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SKIP_FLAGS = {'slow', 'notest'}
+_ADDRESS = re.compile(r' at 0x[0-9a-f]+')
+
+
+def _skipped(cell) -> bool:
+    "True for a cell nbdev_test would not run: markdown, export calls, cells flagged slow/notest."
+    if cell.cell_type != 'code' or 'nbdev_export' + '(' in cell.source: return True
+    return bool(SKIP_FLAGS & set(getattr(cell, 'directives_', {}) or {}))
+
+
+def execute(path) -> list:
+    "Run notebook `path` as nbdev_test does (IN_TEST=1, in its folder); the outputs of each of its cells."
+    from execnb.shell import CaptureShell
+    from fastcore.xtras import working_directory
+    from nbdev.process import NBProcessor
+    from nbdev.frontmatter import FrontmatterProc
+    path = Path(path).resolve()
+    os.environ['IN_TEST'] = '1'
+    nb = NBProcessor(path, procs=FrontmatterProc, process=True).nb
+    shell = CaptureShell(path)
+    with working_directory(path.parent):
+        try: shell.run_all(nb, exc_stop=True, preproc=_skipped)
+        except Exception:
+            raise AssertionError(f'{path.name}: a cell failed:\n{shell.prettytb(fname=path)}') from None
+    return [[_kept(o) for o in cell.get('outputs', []) if not _is_stderr(o)] if not _skipped(cell) else []
+            for cell in nb.cells]
+
+
+def _is_stderr(output) -> bool: return output.get('output_type') == 'stream' and output.get('name') == 'stderr'
+
+
+def _kept(output) -> dict:
+    "An output as stored in the notebook file: no execution count, no object addresses."
+    out = {k: v for k, v in dict(output).items() if k != 'execution_count'}
+    if 'data' in out: out['data'] = {k: _no_address(v) for k, v in dict(out['data']).items()}
+    if 'text' in out: out['text'] = _no_address(out['text'])
+    if out.get('output_type') == 'execute_result': out['execution_count'] = None
+    out.setdefault('metadata', {}) if out.get('output_type') in ('execute_result', 'display_data') else None
+    return out
+
+
+def _no_address(value):
+    text = ''.join(value) if isinstance(value, list) else value
+    return _ADDRESS.sub('', text) if isinstance(text, str) else value
+
+
+def text_of(outputs) -> str:
+    "What a reader reads of a cell's outputs: stdout, and the plain text of results and displays."
+    parts = []
+    for o in outputs:
+        if o.get('output_type') == 'stream': parts.append(_no_address(o.get('text', '')))
+        elif 'text/plain' in o.get('data', {}): parts.append(_no_address(o['data']['text/plain']))
+        elif o.get('output_type') == 'error': parts.append(f"{o.get('ename')}: {o.get('evalue')}")
+    return '\n'.join(p.rstrip() for p in parts)
+
+
+def committed_outputs(path) -> list:
+    "The outputs stored in notebook `path`, cell by cell."
+    return [c.get('outputs', []) for c in json.loads(Path(path).read_text())['cells']]
+
+
+def write(path):
+    "Execute `path` and store its fresh outputs in it (nbdev_clean keeps outputs, drops the rest)."
+    fresh = execute(path)
+    raw = json.loads(Path(path).read_text())
+    assert len(raw['cells']) == len(fresh), f'{path}: cells changed while running'
+    for cell, outs in zip(raw['cells'], fresh):
+        if cell['cell_type'] == 'code': cell['outputs'], cell['execution_count'] = outs, None
+    Path(path).write_text(json.dumps(raw, indent=1, ensure_ascii=False) + '\n')
+    subprocess.run(['nbdev_clean', '--fname', str(path)], check=True, cwd=REPO)
+
+
+if __name__ == '__main__':
+    paths = sys.argv[1:] or sorted(str(p) for p in (REPO/'nbs').glob('*.ipynb'))
+    for p in paths:
+        print(p, flush=True)
+        write(p)
