@@ -16,33 +16,43 @@ __all__ = ['paired_bootstrap', 'gains_vs_baseline', 'ambiguous_utterances', 'cor
            'disagreement', 'per_utterance', 'agreement_correlations']
 
 # %% ../nbs/16_claims.ipynb #e2a53575
-def _correct_by_utterance(preds) -> pd.DataFrame:
-    "Per utterance: gold label and the share of its predictions (over seeds) that are right."
-    p = preds.assign(right=(preds['pred'] == preds['gold']).astype(float))
-    return p.groupby('utt_id').agg(gold=('gold', 'first'), right=('right', 'mean'))
+def _correctness(preds, utt_ids, seeds) -> np.ndarray:
+    "(S, N) 1.0 where seed s predicted utterance n right (a table without `seed` is one seed)."
+    p = preds if 'seed' in preds else preds.assign(seed=0)
+    right = (p['pred'] == p['gold']).astype(float).to_numpy()
+    table = pd.Series(right, index=pd.MultiIndex.from_arrays([p['seed'], p['utt_id']])).unstack('utt_id')
+    return table.reindex(index=seeds, columns=utt_ids).to_numpy()
 
-def paired_bootstrap(a, b,            # prediction tables (utt_id, gold, pred; several seeds may repeat utt_id)
-                     classes=CLASSES, *, n_boot=2000, seed=0, level=0.95) -> pd.DataFrame:
-    "WA and UA of `a` minus `b` (points), with a paired bootstrap confidence interval over test utterances."
-    ca, cb = _correct_by_utterance(a), _correct_by_utterance(b)
-    if set(ca.index) != set(cb.index):
-        raise ValueError(f"the two runs predicted different utterances ({len(ca)} vs {len(cb)}); compare runs on the same folds")
-    cb = cb.loc[ca.index]
-    y = np.array([list(classes).index(c) for c in ca.gold])
-    d_right = ca.right.to_numpy() - cb.right.to_numpy()
+def _wa_ua(counts, diff, y, n_classes):
+    "WA and UA of per-utterance differences `diff` (B, N) under utterance counts `counts` (B, N)."
+    wa = 100 * (counts * diff).sum(1) / counts.sum(1)
+    per = [(counts[:, y == k] * diff[:, y == k]).sum(1) / np.maximum(counts[:, y == k].sum(1), 1)
+           for k in range(n_classes) if (y == k).any()]
+    return wa, 100 * np.mean(per, axis=0)
+
+def paired_bootstrap(a, b,            # prediction tables (utt_id, gold, pred, and seed when there are several)
+                     classes=CLASSES, *, n_boot=2000, seed=0, level=0.95,
+                     over_seeds=True) -> pd.DataFrame:  # False: resample utterances only (seeds averaged)
+    "WA and UA of `a` minus `b` with a paired bootstrap interval over seeds and test utterances."
+    ids = sorted(set(a.utt_id))
+    if set(b.utt_id) != set(ids):
+        raise ValueError(f"the two runs predicted different utterances ({len(ids)} vs {b.utt_id.nunique()}); compare runs on the same folds")
+    seeds = sorted(set(a.get('seed', pd.Series([0]))))
+    if sorted(set(b.get('seed', pd.Series([0])))) != seeds: raise ValueError(f"the two runs have different seeds; compare common seeds")
+    diff = _correctness(a, ids, seeds) - _correctness(b, ids, seeds)      # (S, N)
+    y = a.drop_duplicates('utt_id').set_index('utt_id').gold.loc[ids].map(list(classes).index).to_numpy()
     rng = np.random.default_rng(seed)
-    counts = rng.multinomial(len(y), np.full(len(y), 1 / len(y)), size=n_boot).astype(np.float64)  # (n_boot, N)
-    def wa(c, r): return 100 * (c @ r) / c.sum(1)
-    def ua(c, r):
-        per = [(c[:, y == k] @ r[y == k]) / np.maximum(c[:, y == k].sum(1), 1) for k in range(len(classes)) if (y == k).any()]
-        return 100 * np.mean(per, axis=0)
-    one = np.ones((1, len(y)))
+    S, N = diff.shape
+    seed_w = rng.multinomial(S, np.full(S, 1 / S), size=n_boot) / S if over_seeds else np.full((n_boot, S), 1 / S)
+    counts = rng.multinomial(N, np.full(N, 1 / N), size=n_boot).astype(np.float64)   # (n_boot, N)
+    mean = diff.mean(0, keepdims=True)
+    # a bootstrap mean of S draws varies (S-1)/S as much as the mean itself: widen the seed level back
+    by_seed = mean + np.sqrt(S / (S - 1)) * (seed_w @ diff - mean) if S > 1 else seed_w @ diff
+    boot = _wa_ua(counts, by_seed, y, len(classes))
+    point = _wa_ua(np.ones((1, N)), mean, y, len(classes))
     lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
-    rows = {}
-    for name, f in (('WA', wa), ('UA', ua)):
-        boot = f(counts, d_right)
-        rows[name] = dict(diff=float(f(one, d_right)[0]), lo=float(np.percentile(boot, lo)), hi=float(np.percentile(boot, hi)))
-    return pd.DataFrame(rows).T
+    return pd.DataFrame({k: dict(diff=float(p[0]), lo=float(np.percentile(bt, lo)), hi=float(np.percentile(bt, hi)))
+                         for k, p, bt in zip(('WA', 'UA'), point, boot)}).T
 
 # %% ../nbs/16_claims.ipynb #fff03d04
 def _verdict(claim, lo, hi):
@@ -71,10 +81,11 @@ def gains_vs_baseline(runs, corpus, methods, *, classes=CLASSES, reference='base
         for k in ('WA', 'UA'):
             claim = PAPER_TABLE2[k].get(m, np.nan) - PAPER_TABLE2[k][reference] if get_method(m).in_paper else np.nan
             rows.append(dict(method=m, metric=k, seeds=len(common), diff=ci.loc[k, 'diff'], ci_low=ci.loc[k, 'lo'], ci_high=ci.loc[k, 'hi'],
+                             ci_over='seeds and utterances' if len(common) > 1 else 'utterances (this seed only)',
                              seed_diff_sd=by_seed[k].std(ddof=1) if len(common) > 1 else np.nan,
                              seeds_better=int((by_seed[k] > 0).sum()),
                              paper_diff=claim, verdict=_verdict(claim, ci.loc[k, 'lo'], ci.loc[k, 'hi'])))
-    return pd.DataFrame(rows, columns=['method', 'metric', 'seeds', 'diff', 'ci_low', 'ci_high', 'seed_diff_sd', 'seeds_better',
+    return pd.DataFrame(rows, columns=['method', 'metric', 'seeds', 'diff', 'ci_low', 'ci_high', 'ci_over', 'seed_diff_sd', 'seeds_better',
                                        'paper_diff', 'verdict'])  # the columns even when no method besides the reference
 
 # %% ../nbs/16_claims.ipynb #8c026d9e
