@@ -4,16 +4,17 @@
 
 # %% ../nbs/07a_runs.ipynb #143fc00d
 from __future__ import annotations
-import json
+import gzip, io, json, re
 from dataclasses import dataclass, fields
 from pathlib import Path
 import pandas as pd, torch
-from .core import atomic_write, write_json, write_csv, settings_record
+from .core import atomic_write, write_json, settings_record
 from .evaluate import classification_metrics, pooled_metrics
 
 # %% auto #0
-__all__ = ['Config', 'resolve_device', 'config_flags', 'config_overrides', 'run_dir', 'start_run', 'write_record', 'read_record',
-           'write_fold_results', 'pool_run', 'read_run', 'finished_seeds', 'read_seeds']
+__all__ = ['Config', 'resolve_device', 'config_flags', 'config_overrides', 'run_dir', 'start_run', 'record_path', 'write_record',
+           'read_record', 'compress_records', 'write_fold_results', 'pool_run', 'read_run', 'finished_seeds',
+           'read_seeds']
 
 # %% ../nbs/07a_runs.ipynb #6e3a54f7
 @dataclass
@@ -82,15 +83,47 @@ def start_run(out, record):
     write_json(record, out/'config.json')
 
 # %% ../nbs/07a_runs.ipynb #23fb012c
+def _gzip(data: bytes) -> bytes:
+    "`data` gzipped the same way every time: no file name, time 0, level 9."
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename='', mode='wb', fileobj=buf, compresslevel=9, mtime=0) as z: z.write(data)
+    return buf.getvalue()
+
+def record_path(folder, name) -> Path:
+    "The file of run record `name` of `folder`: `<name>.csv.gz`, or an older run's plain `<name>.csv` if only that exists."
+    path = Path(folder)/f'{name}.csv.gz'
+    plain = path.with_suffix('')
+    return plain if plain.is_file() and not path.is_file() else path
+
 def write_record(df, folder, name):
-    "Write the table `df` as run record `name` of `folder`, atomically."
-    write_csv(df, Path(folder)/f'{name}.csv', index=False)
+    "Write the table `df` as run record `name` of `folder` (`<name>.csv.gz`), atomically; the same table gives the same bytes."
+    path = Path(folder)/f'{name}.csv.gz'
+    with atomic_write(path, 'wb') as f: f.write(_gzip(df.to_csv(index=False, lineterminator='\n').encode()))
+    path.with_suffix('').unlink(missing_ok=True)  # an older run's plain CSV of this record is superseded
 
 def read_record(folder, name, *, missing_ok=False) -> pd.DataFrame | None:
     "The run record `name` of `folder` (None if it does not exist and `missing_ok`)."
-    path = Path(folder)/f'{name}.csv'
-    if missing_ok and not path.is_file(): return None
+    path = record_path(folder, name)
+    if not path.is_file():
+        if missing_ok: return None
+        raise FileNotFoundError(f"{path}: no run record {name!r} in {folder} (nor a plain {path.with_suffix('').name})")
     return pd.read_csv(path)
+
+# %% ../nbs/07a_runs.ipynb #244f802c
+def _record_csvs(root):
+    "The plain CSV tables of the run directories under `root` (the folders `seed<k>` and their `fold<i>`)."
+    run = lambda d: re.fullmatch(r'seed\d+', d.name)
+    return [p for p in sorted(Path(root).rglob('*.csv'))
+            if run(p.parent) or (re.fullmatch(r'fold\d+', p.parent.name) and run(p.parent.parent))]
+
+def compress_records(root, progress=True) -> int:
+    "Store every plain `<name>.csv` record of the run directories under `root` as `<name>.csv.gz`; returns how many."
+    from tqdm.auto import tqdm  # here: at import, a report kernel would print its notebook warning
+    paths = _record_csvs(root)
+    for p in tqdm(paths, desc='compressing records', unit='file', disable=not progress):
+        with atomic_write(p.with_suffix('.csv.gz'), 'wb') as f: f.write(_gzip(p.read_bytes()))
+        p.unlink()
+    return len(paths)
 
 # %% ../nbs/07a_runs.ipynb #58cb3e14
 def write_fold_results(out, fold, classes, *,
@@ -118,7 +151,7 @@ def write_fold_results(out, fold, classes, *,
 
 # %% ../nbs/07a_runs.ipynb #86742b01
 def pool_run(out, classes) -> dict:
-    "Pool the finished folds of a run directory into predictions.csv, learned.csv, metrics.json."
+    "Pool the finished folds of a run directory into its predictions and learned records and metrics.json."
     out = Path(out)
     done = sorted(p.parent for p in out.glob('fold*/done'))
     if not done: raise FileNotFoundError(f"{out}: no finished fold; train it with `sermeta_train`")

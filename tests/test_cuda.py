@@ -39,7 +39,7 @@ def test_methods_learn_on_gpu(tiny, tmp_path, method):
     m = train_fold(tiny_fold(table), table, feats, method, tiny_config(device='cuda', max_epochs=12, patience=12),
                    tmp_path, classes=CL, progress=False)
     assert m['UA'] > 50  # chance is 25
-    le = pd.read_csv(tmp_path / 'learned.csv')
+    le = pd.read_csv(tmp_path / 'learned.csv.gz')
     assert np.isfinite(le.w).all() and abs(le.w.mean() - 1) < 1e-4
 
 
@@ -57,11 +57,11 @@ def test_gpu_resume_matches_uninterrupted(tiny, tmp_path):
     train_fold(f, table, feats, 'Lw', cfg, tmp_path / 'whole', classes=CL, progress=False)
     assert train_fold(f, table, feats, 'Lw', cfg, tmp_path / 'cut', classes=CL, progress=False, max_epochs_run=3) is None
     train_fold(f, table, feats, 'Lw', cfg, tmp_path / 'cut', classes=CL, progress=False)
-    a, b = (pd.read_csv(tmp_path / d / 'predictions.csv') for d in ('whole', 'cut'))
+    a, b = (pd.read_csv(tmp_path / d / 'predictions.csv.gz') for d in ('whole', 'cut'))
     probs = [c for c in a.columns if c.startswith('prob_')]
     assert (a.pred == b.pred).mean() >= 0.95
     assert np.abs(a[probs].to_numpy() - b[probs].to_numpy()).max() < 1e-3
-    la, lb = (pd.read_csv(tmp_path / d / 'learned.csv') for d in ('whole', 'cut'))
+    la, lb = (pd.read_csv(tmp_path / d / 'learned.csv.gz') for d in ('whole', 'cut'))
     assert np.abs(la.w - lb.w).max() < 1e-3
 
 
@@ -75,4 +75,4 @@ def test_gpu_checkpoint_resumes_on_the_cpu(tiny, tmp_path):
     torch.save(ck, tmp_path / 'checkpoint.pt')
     m = train_fold(f, table, feats, 'Lw', tiny_config(device='cpu'), tmp_path, classes=CL, progress=False)
     assert (tmp_path / 'done').is_file() and 0 <= m['UA'] <= 100
-    assert len(pd.read_csv(tmp_path / 'history.csv')) > 2
+    assert len(pd.read_csv(tmp_path / 'history.csv.gz')) > 2

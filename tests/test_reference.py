@@ -11,7 +11,7 @@ def test_svm_runs_through_the_experiment_runner(tmp_path):
     table, feats = tiny_corpus()
     m = run_method(table, feats, 'svm', tiny_config(), tmp_path / 'svm' / 'seed0', classes=CLASSES, progress=False)
     assert len(m['folds']) == 6 and m['UA'] > 60  # the tiny corpus's class signal is in its frame means
-    preds = pd.read_csv(tmp_path / 'svm' / 'seed0' / 'predictions.csv')
+    preds = pd.read_csv(tmp_path / 'svm' / 'seed0' / 'predictions.csv.gz')
     assert sorted(preds.utt_id) == sorted(table.utt_id)
     meta = json.loads((tmp_path / 'svm' / 'seed0' / 'config.json').read_text())
     assert meta['method']['model'] == 'svm'

@@ -48,9 +48,9 @@ def test_same_seed_same_metrics(tiny, tmp_path):
     a = train_fold(f, table, feats, 'Lw', tiny_config(), tmp_path / 'a', classes=CL, progress=False)
     b = train_fold(f, table, feats, 'Lw', tiny_config(), tmp_path / 'b', classes=CL, progress=False)
     assert a['WA'] == b['WA'] and a['UA'] == b['UA']
-    pa, pb = (pd.read_csv(tmp_path / d / 'predictions.csv') for d in 'ab')
+    pa, pb = (pd.read_csv(tmp_path / d / 'predictions.csv.gz') for d in 'ab')
     pd.testing.assert_frame_equal(pa, pb)
-    la, lb = (pd.read_csv(tmp_path / d / 'learned.csv') for d in 'ab')
+    la, lb = (pd.read_csv(tmp_path / d / 'learned.csv.gz') for d in 'ab')
     pd.testing.assert_frame_equal(la, lb)
 
 
@@ -62,19 +62,19 @@ def test_frozen_l_and_w_equals_baseline(tiny, tmp_path):
     cfg = tiny_config(lr_label=0.0, lr_weight=0.0)
     train_fold(f, table, feats, 'baseline', cfg, tmp_path / 'base', classes=CL, progress=False)
     train_fold(f, table, feats, frozen, cfg, tmp_path / 'frozen', classes=CL, progress=False)
-    pb, pf = (pd.read_csv(tmp_path / d / 'predictions.csv') for d in ('base', 'frozen'))
+    pb, pf = (pd.read_csv(tmp_path / d / 'predictions.csv.gz') for d in ('base', 'frozen'))
     pd.testing.assert_frame_equal(pb, pf)
-    lf = pd.read_csv(tmp_path / 'frozen' / 'learned.csv')
+    lf = pd.read_csv(tmp_path / 'frozen' / 'learned.csv.gz')
     assert np.allclose(lf.w, lf.w_init) and (lf.learned == lf.gold).all()
 
 
 def test_lw_moves_labels_and_weights(tiny, tmp_path):
     table, feats = tiny
     train_fold(tiny_fold(table), table, feats, 'Lw', tiny_config(lr_label=3.0, lr_weight=0.5), tmp_path, classes=CL, progress=False)
-    le = pd.read_csv(tmp_path / 'learned.csv')
+    le = pd.read_csv(tmp_path / 'learned.csv.gz')
     assert abs(le.w.mean() - 1) < 1e-5 and (le.w > 0).all()
     assert not np.allclose(le.w, le.w_init)
-    hist = pd.read_csv(tmp_path / 'history.csv')
+    hist = pd.read_csv(tmp_path / 'history.csv.gz')
     assert (hist.seconds_lw > 0).all()
 
 
@@ -87,7 +87,7 @@ def test_within_class_weights_keep_the_class_means(tiny, tmp_path):
     cfg = tiny_config(lr_weight=0.5)
     for name in ('w', 'w_within_class'):
         train_fold(tiny_fold(table), table, feats, name, cfg, tmp_path / name, classes=CL, progress=False)
-    le = {n: pd.read_csv(tmp_path / n / 'learned.csv') for n in ('w', 'w_within_class')}
+    le = {n: pd.read_csv(tmp_path / n / 'learned.csv.gz') for n in ('w', 'w_within_class')}
     start = le['w'].groupby('gold').w_init.mean()
     kept = le['w_within_class'].groupby('gold').w.mean()
     np.testing.assert_allclose(kept.values, start.loc[kept.index].values, rtol=1e-5)
@@ -103,7 +103,7 @@ def test_every_method_runs(tiny, tmp_path):
         assert 0 <= m['UA'] <= 100
         assert (tmp_path / name / 'done').is_file()
     # pretrain: a pretrain phase then a main phase in the history
-    h = pd.read_csv(tmp_path / 'Lw_pretrained' / 'history.csv')
+    h = pd.read_csv(tmp_path / 'Lw_pretrained' / 'history.csv.gz')
     assert list(dict.fromkeys(h.phase)) == ['pretrain', 'main']
 
 
@@ -119,10 +119,10 @@ def test_pencil_moves_labels_toward_the_truth(tiny, tmp_path):
     table, feats = tiny
     noisy, flipped = _flip_labels(table, 0.25)
     train_fold(tiny_fold(noisy), noisy, feats, 'pencil', tiny_config(max_epochs=8, patience=8), tmp_path, classes=CL, progress=False)
-    le = pd.read_csv(tmp_path / 'learned.csv')
+    le = pd.read_csv(tmp_path / 'learned.csv.gz')
     truth = table.set_index('utt_id').label
     changed = le.learned != le.gold
-    assert changed.any() and list(dict.fromkeys(pd.read_csv(tmp_path / 'history.csv').phase)) == ['pretrain', 'main']
+    assert changed.any() and list(dict.fromkeys(pd.read_csv(tmp_path / 'history.csv.gz').phase)) == ['pretrain', 'main']
     # labels PENCIL changed are mostly changed to the truth, far above chance (1/3)
     assert (le.learned[changed] == le.utt_id[changed].map(truth)).mean() > 0.6
     assert le.gold.tolist() == le.utt_id.map(noisy.set_index('utt_id').label).tolist()
@@ -133,13 +133,13 @@ def test_confident_learning_drops_or_relabels_flagged_utterances(tiny, tmp_path)
     noisy, flipped = _flip_labels(table, 0.25)
     fold = tiny_fold(noisy)
     train_fold(fold, noisy, feats, 'cleanlab', tiny_config(max_epochs=2), tmp_path / 'drop', classes=CL, progress=False)
-    issues = pd.read_csv(tmp_path / 'drop' / 'label_issues.csv')
+    issues = pd.read_csv(tmp_path / 'drop' / 'label_issues.csv.gz')
     assert sorted(issues.utt_id) == sorted(fold.train_ids)
     assert issues.issue.any() and issues.utt_id[issues.issue].map(flipped).mean() > 0.5   # flags are mostly flipped labels
-    learned = pd.read_csv(tmp_path / 'drop' / 'learned.csv')
+    learned = pd.read_csv(tmp_path / 'drop' / 'learned.csv.gz')
     assert set(learned.utt_id) == set(issues.utt_id[~issues.issue])                      # flagged ones left out
     train_fold(fold, noisy, feats, 'cleanlab_relabel', tiny_config(max_epochs=2), tmp_path / 'relabel', classes=CL, progress=False)
-    le = pd.read_csv(tmp_path / 'relabel' / 'learned.csv').set_index('utt_id')
+    le = pd.read_csv(tmp_path / 'relabel' / 'learned.csv.gz').set_index('utt_id')
     flagged = issues[issues.issue].set_index('utt_id')
     assert len(le) == len(fold.train_ids)
     assert (le.loc[flagged.index, 'learned'] == flagged.suggested).all()                 # trained on the suggested class
@@ -151,7 +151,7 @@ def test_run_method_pools_and_skips_finished_folds(tiny, tmp_path):
     cfg = tiny_config(max_epochs=2)
     m = run_method(table, feats, 'baseline', cfg, tmp_path, classes=CL, folds='0,1', progress=False)
     assert m['folds'] == [0, 1]
-    preds = pd.read_csv(tmp_path / 'predictions.csv')
+    preds = pd.read_csv(tmp_path / 'predictions.csv.gz')
     assert set(preds.fold) == {0, 1} and {'utt_id', 'gold', 'pred', 'prob_anger'} <= set(preds.columns)
     stamp = (tmp_path / 'fold0' / 'metrics.json').stat().st_mtime_ns
     run_method(table, feats, 'baseline', cfg, tmp_path, classes=CL, folds='0', progress=False)
@@ -193,7 +193,7 @@ def test_resume_after_sigkill_gives_identical_results(tmp_path):
     assert p.returncode == -signal.SIGKILL
     assert not (tmp_path / 'killed' / 'done').exists() and (tmp_path / 'killed' / 'checkpoint.pt').exists()
     subprocess.run([sys.executable, str(script), str(tmp_path / 'killed'), 'fast'], check=True)
-    for f in ('predictions.csv', 'learned.csv'):
+    for f in ('predictions.csv.gz', 'learned.csv.gz'):
         pd.testing.assert_frame_equal(pd.read_csv(tmp_path / 'clean' / f), pd.read_csv(tmp_path / 'killed' / f))
     a, b = (json.loads((tmp_path / d / 'metrics.json').read_text()) for d in ('clean', 'killed'))
     assert (a['WA'], a['UA'], a['best_epoch']) == (b['WA'], b['UA'], b['best_epoch'])
@@ -259,7 +259,7 @@ def test_grid_in_processes_matches_sequential(tiny, tmp_path):
     par = run_grid(table, feats, runs(tmp_path / 'par'), classes=CL, folds='0,1', jobs=2, progress=False)
     assert [m['WA'] for m in seq] == [m['WA'] for m in par]
     for m in ('baseline', 'Lw'):
-        for f in ('predictions.csv', 'learned.csv'):
+        for f in ('predictions.csv.gz', 'learned.csv.gz'):
             pd.testing.assert_frame_equal(pd.read_csv(tmp_path / 'seq' / m / f), pd.read_csv(tmp_path / 'par' / m / f))
 
 
@@ -326,6 +326,6 @@ def test_grid_on_local_ray_matches_local_executor(tiny, tmp_path):
     try: remote = run_grid(table, feats, runs(tmp_path / 'ray'), classes=CL, folds='0,3', jobs=2, executor='ray', progress=False)
     finally: ray.shutdown()
     assert local[0]['WA'] == remote[0]['WA'] and local[0]['folds'] == remote[0]['folds'] == [0, 3]
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / 'local/Lw/predictions.csv'), pd.read_csv(tmp_path / 'ray/Lw/predictions.csv'))
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / 'local/Lw/predictions.csv.gz'), pd.read_csv(tmp_path / 'ray/Lw/predictions.csv.gz'))
     with pytest.raises(ValueError, match="unknown executor 'dask'"):
         run_grid(table, feats, runs(tmp_path / 'x'), classes=CL, executor='dask')
