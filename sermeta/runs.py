@@ -12,21 +12,24 @@ from .core import atomic_write, write_json, settings_record
 from .evaluate import classification_metrics, pooled_metrics
 
 # %% auto #0
-__all__ = ['Config', 'resolve_device', 'config_flags', 'config_overrides', 'run_dir', 'start_run', 'record_path', 'write_record',
-           'read_record', 'compress_records', 'write_fold_results', 'pool_run', 'read_run', 'finished_seeds',
-           'read_seeds']
+__all__ = ['LW_OPTIMIZERS', 'LW_RESCALES', 'Config', 'resolve_device', 'config_flags', 'config_overrides', 'run_dir', 'start_run',
+           'record_path', 'write_record', 'read_record', 'compress_records', 'write_fold_results', 'pool_run',
+           'read_run', 'finished_seeds', 'read_seeds']
 
 # %% ../nbs/07a_runs.ipynb #6e3a54f7
+LW_OPTIMIZERS = ('gd', 'sgd', 'adam')
+LW_RESCALES = ('update', 'epoch')
+
 @dataclass
 class Config:
     "Every setting of a training run (the paper's where it gives one, ours otherwise)."
-    OPTIONS = ('lw_bf16',)    # left out of config.json at their defaults (settings_record)
+    OPTIONS = ('lw_bf16', 'lw_optimizer', 'lw_rescale', 'lw_steps', 'lw_start')  # left out of config.json at defaults
     fc_size: int = 512        # paper: FC 512
     lstm_size: int = 128      # paper: BLSTM 128 (ours: per direction)
     dropout: float = 0.5      # paper: 0.5 on all layers
     lr: float = 1e-3          # Adam step size for the network (ours)
-    lr_label: float = 1.0     # gradient step size for l (ours)
-    lr_weight: float = 0.1    # gradient step size for w (ours)
+    lr_label: float = 1.0     # step size for l (ours; 0: l stays)
+    lr_weight: float = 0.1    # step size for w (ours; 0: w stays)
     label_scale: float = 1.0  # l_n starts at label_scale * one-hot (paper, literally: 1)
     lw_dropout: bool = False  # dropout active in the l/w inference pass (ours: off, predictions as at test)
     batch_size: int = 32      # utterances per batch (ours)
@@ -36,6 +39,12 @@ class Config:
     device: str = 'auto'      # auto | cpu | cuda | cuda:N
     bf16: bool = False        # bfloat16 autocast for the network's matrix products
     lw_bf16: bool = False     # bfloat16 autocast in the l/w step's inference pass only
+    lw_optimizer: str = 'gd'  # l/w update: gd (one full-batch step) | sgd | adam (mini-batches through one epoch)
+    lw_rescale: str = 'update' # w rescaled to mean 1 (eq. 6) after every 'update', or once per l/w 'epoch'
+    lw_steps: int = 1         # full-batch steps (gd) or epochs (sgd, adam) of each l/w update
+    lw_start: int = 0         # network epochs on gold labels before alternation starts
+
+    def __post_init__(self): _check_config(self)
 
     def to_dict(self) -> dict: return settings_record(self)
 
@@ -45,6 +54,17 @@ class Config:
         unknown = set(d) - {f.name for f in fields(cls)}
         if unknown: raise ValueError(f"unknown config setting(s) {sorted(unknown)}; known: {[f.name for f in fields(cls)]}")
         return cls(**d)
+
+def _check_config(c):
+    "Refuse a Config whose values cannot train, naming the field."
+    rules = [('lr', c.lr > 0, '> 0'), ('lr_label', c.lr_label >= 0, '>= 0'), ('lr_weight', c.lr_weight >= 0, '>= 0'),
+             ('label_scale', c.label_scale > 0, '> 0'), ('dropout', 0 <= c.dropout < 1, 'in [0, 1)'),
+             ('batch_size', c.batch_size >= 1, '>= 1'), ('max_epochs', c.max_epochs >= 1, '>= 1'),
+             ('patience', c.patience >= 1, '>= 1'), ('lw_steps', c.lw_steps >= 1, '>= 1'), ('lw_start', c.lw_start >= 0, '>= 0'),
+             ('lw_optimizer', c.lw_optimizer in LW_OPTIMIZERS, f'one of {LW_OPTIMIZERS}'),
+             ('lw_rescale', c.lw_rescale in LW_RESCALES, f'one of {LW_RESCALES}')]
+    for name, ok, rule in rules:
+        if not ok: raise ValueError(f"Config: {name} must be {rule}, got {getattr(c, name)!r}")
 
 def resolve_device(name='auto') -> torch.device:
     "`auto` is CUDA when available, else the CPU."
