@@ -20,8 +20,7 @@ from .reports import run_reports, table2
 from .claims import correction_scores
 
 # %% auto #0
-__all__ = ['reproduce_config', 'summarize_runs', 'prepare_corpus', 'default_jobs', 'train_seeds', 'reproduce', 'noise_sweep',
-           'reproduce_cli']
+__all__ = ['reproduce_config', 'summarize_runs', 'prepare_corpus', 'default_jobs', 'train_seeds', 'reproduce', 'reproduce_cli']
 
 # %% ../nbs/11_reproduce.ipynb #971391fe
 def reproduce_config(*, quick=False, seed=0, **settings) -> Config:
@@ -101,25 +100,6 @@ def reproduce(corpus='synthetic', root=None, *, scale=0.1, seeds=1, methods=None
         html = run_reports(corpus, root, runs=runs, out=Path(reports_dir)/corpus, methods=shown, smoke=quick, progress=progress)
         print(f"reports: {len(html)} notebooks in {Path(reports_dir)/corpus}")
     return summarize_runs(runs, corpus, shown, CLASSES, table)
-
-# %% ../nbs/11_reproduce.ipynb #17ea7817
-def noise_sweep(levels, *, methods=('Lw',), folds='0,1', scale=0.1, runs='runs', data_dir='data', cache_dir=None, config=None, jobs=None,
-                progress=True) -> pd.DataFrame:
-    "Correction scores of `methods` on synthetic corpora generated at each annotator-noise level."
-    from sermeta.synthetic import generate_corpus
-    config = config or reproduce_config()
-    rows = []
-    for level in levels:
-        root = generate_corpus(Path(data_dir)/f'synthetic-scale{scale:g}-seed0-noise{level:g}', scale=scale, seed=0, annotator_noise=level)
-        table = load_corpus('synthetic', root)
-        feats = extract_features(table, cache_dir=cache_dir, progress=progress)
-        corpus = f'synthetic_noise{level:g}'
-        grid = [(m, config, run_dir(runs, corpus, m, config.seed)) for m in methods]
-        run_grid(table, feats, grid, classes=CLASSES, folds=folds, corpus=corpus, jobs=jobs or default_jobs(config.device), progress=progress)
-        rows += [dict(correction_scores(runs, corpus, m, table), annotator_noise=level) for m in methods]
-    df = pd.DataFrame(rows)
-    write_csv(df, Path(runs)/'synthetic_noise_sweep.csv', index=False)  # the claims report reads it from here
-    return df
 
 # %% ../nbs/11_reproduce.ipynb #06571694
 @console_script(more_flags=config_flags)

@@ -54,7 +54,7 @@ def test_iemocap_without_root_explains_where_to_get_it():
 
 
 def test_noise_sweep_scores_each_level(tmp_path):
-    from sermeta.reproduce import noise_sweep
+    from sermeta.sweeps import noise_sweep
     from sermeta.reproduce import reproduce_config
     df = noise_sweep([0.5, 2.0], methods=('Lw',), folds='0', scale=0.02, runs=tmp_path / 'runs', data_dir=tmp_path / 'data',
                      cache_dir=tmp_path / 'cache', config=reproduce_config(quick=True), jobs=1, progress=False)
