@@ -17,7 +17,6 @@ from .evaluate import label_fix_rates
 from .folds import balance_table, balanced_corpus, BALANCED_METHODS
 from .runs import Config, resolve_device, run_dir, finished_seeds, read_seeds, config_flags, config_overrides
 from .reports import run_reports, table2
-from .claims import correction_scores
 
 # %% auto #0
 __all__ = ['reproduce_config', 'summarize_runs', 'prepare_corpus', 'default_jobs', 'train_seeds', 'reproduce', 'reproduce_cli']
