@@ -12,8 +12,9 @@ from tqdm.auto import tqdm
 from .core import atomic_write, write_json, worker_pool, explain_dead_workers, console_script
 
 # %% auto #0
-__all__ = ['SAMPLE_RATE', 'MIN_SAMPLES', 'FEATURE_VERSION', 'is09_config_text', 'config_hash', 'feature_names', 'read_audio',
-           'extract_signal', 'default_cache_dir', 'extract_features', 'features_cli']
+__all__ = ['SAMPLE_RATE', 'MIN_SAMPLES', 'FEATURE_VERSION', 'STATISTICS', 'IS09_FUNCTIONALS', 'is09_config_text', 'config_hash',
+           'feature_names', 'read_audio', 'extract_signal', 'default_cache_dir', 'extract_features',
+           'utterance_functionals', 'functional_names', 'features_cli']
 
 # %% ../nbs/03_features.ipynb #5ff8f3b0
 SAMPLE_RATE = 16000       # Hz; the paper's features are defined on 16 kHz audio
@@ -174,6 +175,41 @@ def extract_features(table,               # utterance table with `utt_id` and `p
         raise ValueError(f"{len(errors)} file(s) could not be used (the other {len(out)} are extracted and cached):\n  "
                          + "\n  ".join(sorted(errors)[:10]))
     return {u: out[u] for u in table['utt_id']}
+
+# %% ../nbs/03_features.ipynb #bdf76887
+def _line_fit(x, t):
+    "Slope c1, offset c2 and mean squared error of the least-squares line x_t ~ c1 t + c2, per column."
+    mean, t_centred = x.mean(0), t - t.mean()
+    slope = t_centred @ (x - mean) / max(t_centred @ t_centred, 1e-12)
+    offset = mean - slope * t.mean()
+    return slope, offset, ((x - offset - slope * t[:, None]) ** 2).mean(0)
+
+def _standard_moment(x, k):
+    "The k-th standardised moment of each column (0 for a constant column)."
+    sd = x.std(0)
+    return (((x - x.mean(0)) / np.where(sd > 0, sd, 1.0)) ** k).mean(0)
+
+STATISTICS = {  # name: the statistic of each column of x (frames, F); t = 0 .. frames-1
+    'max': lambda x, t: x.max(0), 'min': lambda x, t: x.min(0), 'range': lambda x, t: x.max(0) - x.min(0),
+    'maxPos': lambda x, t: x.argmax(0) / len(x), 'minPos': lambda x, t: x.argmin(0) / len(x),
+    'amean': lambda x, t: x.mean(0), 'linregc1': lambda x, t: _line_fit(x, t)[0],
+    'linregc2': lambda x, t: _line_fit(x, t)[1], 'linregerrQ': lambda x, t: _line_fit(x, t)[2],
+    'stddev': lambda x, t: x.std(0), 'skewness': lambda x, t: _standard_moment(x, 3),
+    'kurtosis': lambda x, t: _standard_moment(x, 4),
+    'pctl10': lambda x, t: np.percentile(x, 10, axis=0), 'pctl90': lambda x, t: np.percentile(x, 90, axis=0)}
+IS09_FUNCTIONALS = ('max', 'min', 'range', 'maxPos', 'minPos', 'amean', 'linregc1', 'linregc2', 'linregerrQ',
+                    'stddev', 'skewness', 'kurtosis')
+
+def utterance_functionals(frames, names=IS09_FUNCTIONALS) -> np.ndarray:
+    "The statistics `names` of every column of a (frames, F) matrix, statistic by statistic."
+    x = np.asarray(frames, dtype=np.float64)                     # (frames, F)
+    if len(x) == 0: raise ValueError("an utterance with no frame has no functionals; re-extract or drop it")
+    t = np.arange(len(x), dtype=np.float64)
+    return np.concatenate([STATISTICS[n](x, t) for n in names])
+
+def functional_names(feature_names, names=IS09_FUNCTIONALS) -> list:
+    "Names of `utterance_functionals`' outputs, `<feature>_<functional>`, in its order."
+    return [f'{n}_{f}' for f in names for n in feature_names]
 
 # %% ../nbs/03_features.ipynb #82db838d
 @console_script

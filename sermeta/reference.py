@@ -9,32 +9,10 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from .meta import initial_weights
 from .runs import write_fold_results
+from .features import utterance_functionals
 
 # %% auto #0
-__all__ = ['FUNCTIONALS', 'SVM_C_GRID', 'is09_functionals', 'functional_names', 'svm_fold']
-
-# %% ../nbs/17_reference.ipynb #98986d11
-FUNCTIONALS = ('max', 'min', 'range', 'maxPos', 'minPos', 'amean', 'linregc1', 'linregc2', 'linregerrQ',
-               'stddev', 'skewness', 'kurtosis')
-
-def is09_functionals(frames) -> np.ndarray:
-    "IS09's twelve functionals of every column of a (frames, F) matrix: a (12 F,) vector."
-    x = np.asarray(frames, dtype=np.float64)                     # (frames, F)
-    n_frames = len(x)
-    if n_frames == 0: raise ValueError("an utterance with no frame has no functionals; re-extract or drop it")
-    t = np.arange(n_frames, dtype=np.float64)
-    mean, sd = x.mean(0), x.std(0)
-    t_centred = t - t.mean()
-    slope = t_centred @ (x - mean) / max(t_centred @ t_centred, 1e-12)   # c1
-    offset = mean - slope * t.mean()                                     # c2
-    err = ((x - offset - slope * t[:, None]) ** 2).mean(0)
-    z = (x - mean) / np.where(sd > 0, sd, 1.0)
-    return np.concatenate([x.max(0), x.min(0), x.max(0) - x.min(0), x.argmax(0) / n_frames, x.argmin(0) / n_frames,
-                           mean, slope, offset, err, sd, (z ** 3).mean(0), (z ** 4).mean(0)])
-
-def functional_names(feature_names) -> list:
-    "Names of `is09_functionals`' outputs, `<feature>_<functional>`, in its order."
-    return [f'{n}_{f}' for f in FUNCTIONALS for n in feature_names]
+__all__ = ['SVM_C_GRID', 'svm_fold']
 
 # %% ../nbs/17_reference.ipynb #c7a5d3ac
 SVM_C_GRID = (0.1, 1.0, 10.0, 100.0)
@@ -48,7 +26,7 @@ def _svm(svm_c):
 
 def _functional_matrix(ids, features):
     "Functionals of utterances `ids`, (N, 384); a clear error naming non-finite ones."
-    X = np.stack([is09_functionals(features[u]) for u in ids])
+    X = np.stack([utterance_functionals(features[u]) for u in ids])
     bad = [u for u, r in zip(ids, X) if not np.isfinite(r).all()]
     if bad: raise ValueError(f"non-finite features in {bad[:3]}; re-extract them (sermeta_features) or drop them")
     return X
