@@ -162,7 +162,7 @@ def test_run_method_pools_and_skips_finished_folds(tiny, tmp_path):
 
 _KILL_SCRIPT = textwrap.dedent('''
     import sys, time
-    sys.path.insert(0, {tests!r})
+    sys.path[:0] = [{tests!r}, {root!r}]  # this checkout's sermeta, not an installed one
     from tiny_data import tiny_corpus, tiny_config
     from sermeta.folds import make_folds
     from sermeta.train import train_fold
@@ -182,7 +182,7 @@ _KILL_SCRIPT = textwrap.dedent('''
 
 def test_resume_after_sigkill_gives_identical_results(tmp_path):
     script = tmp_path / 'run.py'
-    script.write_text(_KILL_SCRIPT.format(tests=str(Path(__file__).parent)))
+    script.write_text(_KILL_SCRIPT.format(tests=str(Path(__file__).parent), root=str(Path(__file__).parents[1])))
     subprocess.run([sys.executable, str(script), str(tmp_path / 'clean'), 'fast'], check=True)
     p = subprocess.Popen([sys.executable, str(script), str(tmp_path / 'killed'), 'slow'], stdout=subprocess.PIPE, text=True)
     seen = 0
@@ -306,7 +306,7 @@ def test_grid_in_processes_matches_sequential(tiny, tmp_path):
 
 
 _GRID_SCRIPT = """
-import sys; sys.path.insert(0, {tests!r})
+import sys; sys.path[:0] = [{tests!r}, {root!r}]  # this checkout's sermeta
 from tiny_data import tiny_corpus, tiny_config
 from sermeta.core import CLASSES
 from sermeta.experiment import run_grid
@@ -333,7 +333,8 @@ def test_sigterm_of_the_parent_ends_its_fold_workers(tmp_path):
     import uuid
     tag = f'SERMETA_TEST_TAG={uuid.uuid4().hex}'
     script = tmp_path / 'grid.py'
-    script.write_text(_GRID_SCRIPT.format(tests=str(Path(__file__).parent), out=str(tmp_path / 'run')))
+    script.write_text(_GRID_SCRIPT.format(tests=str(Path(__file__).parent), root=str(Path(__file__).parents[1]),
+                                          out=str(tmp_path / 'run')))
     env = {**os.environ, 'OMP_NUM_THREADS': '1', tag.split('=')[0]: tag.split('=')[1]}
     p = subprocess.Popen([sys.executable, str(script)], env=env)
     deadline = time.time() + 120
