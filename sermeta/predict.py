@@ -14,7 +14,7 @@ from .folds import Fold, Normaliser, fold_normaliser
 from .methods import get_method
 from .model import EmotionClassifier
 from .runs import Config
-from .train import train_fold
+from .train import train_fold, read_checkpoint
 
 # %% auto #0
 __all__ = ['MODEL_FORMAT', 'train_final', 'load_model', 'predict_files', 'predict_cli']
@@ -30,9 +30,9 @@ def train_final(table, features, *, method='baseline', config=None, classes=CLAS
     fold = Fold(0, 'none', ('random',), tuple(ids[n_valid:]), tuple(ids[:n_valid]), tuple(ids[:n_valid]))
     work = out.with_name(out.stem + '_training')
     train_fold(fold, table, features, method, config, work, classes=classes, progress=progress)
-    ck = torch.load(work/'checkpoint.pt', map_location='cpu', weights_only=False)
+    best = read_checkpoint(work/'checkpoint.pt')['progress']['best']
     norm = fold_normaliser(fold, features)
-    state = dict(format=MODEL_FORMAT, model={k: v.cpu() for k, v in ck['state']['best']['model'].items()},
+    state = dict(format=MODEL_FORMAT, model={k: v.cpu() for k, v in best['model'].items()},
                  mean=torch.from_numpy(norm.mean), std=torch.from_numpy(norm.std), classes=list(classes),
                  feature_names=feature_names(), method=get_method(method).name, config=config.to_dict())
     with atomic_write(out, 'wb') as f: torch.save(state, f)

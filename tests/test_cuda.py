@@ -70,9 +70,9 @@ def test_gpu_checkpoint_resumes_on_the_cpu(tiny, tmp_path):
     table, feats = tiny
     f = tiny_fold(table, 2)
     assert train_fold(f, table, feats, 'Lw', tiny_config(device='cuda'), tmp_path, classes=CL, progress=False, max_epochs_run=2) is None
-    ck = torch.load(tmp_path / 'checkpoint.pt', map_location='cpu', weights_only=False)
-    ck['config']['device'] = 'cpu'  # the same run, moved: only the device differs
-    torch.save(ck, tmp_path / 'checkpoint.pt')
+    saved = torch.load(tmp_path / 'checkpoint.pt', map_location='cpu', weights_only=True)
+    saved['config']['device'] = 'cpu'  # the same run, moved: only the device differs
+    torch.save(saved, tmp_path / 'checkpoint.pt')
     m = train_fold(f, table, feats, 'Lw', tiny_config(device='cpu'), tmp_path, classes=CL, progress=False)
     assert (tmp_path / 'done').is_file() and 0 <= m['UA'] <= 100
     assert len(pd.read_csv(tmp_path / 'history.csv.gz')) > 2

@@ -1,11 +1,11 @@
 """The trainer: mechanics of Alg. 1, determinism, resuming after a real SIGKILL, and bad input."""
-import dataclasses, json, os, signal, subprocess, sys, textwrap, time
+import dataclasses, json, os, re, signal, subprocess, sys, textwrap, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 from sermeta.core import CLASSES
 from sermeta.folds import make_folds
 from sermeta.meta import LabelWeightState
-from sermeta.methods import METHODS, ALL_METHODS, get_method
+from sermeta.methods import METHODS, ALL_METHODS, BATCH_LOSSES, get_method
 from sermeta.model import EmotionClassifier
 from sermeta.train import train_fold, NonFiniteLoss
 from sermeta.experiment import run_method
@@ -31,14 +31,14 @@ def test_padding_does_not_change_the_output():
 
 def test_lw_step_mechanics():
     st = LabelWeightState.init(torch.tensor([0, 0, 1, 2]), 4)
-    logy = torch.log(torch.tensor([[.85, .05, .05, .05], [.1, .1, .7, .1], [.05, .85, .05, .05], [.2, .2, .2, .4]]))
-    s0 = st.targets.clone()
+    log_probs = torch.log(torch.tensor([[.85, .05, .05, .05], [.1, .1, .7, .1], [.05, .85, .05, .05], [.2, .2, .2, .4]]))
+    targets0 = st.targets.clone()
     for _ in range(3):
-        st.step(logy, lr_label=1.0, lr_weight=0.1)
+        st.step(log_probs, lr_label=1.0, lr_weight=0.1)
         assert (st.weights > 0).all()
         assert abs(st.weights.mean().item() - 1) < 1e-6
     # utterance 1 (gold 0, predicted 2): its target moves toward 2 and its weight rises above utterance 0's
-    assert st.targets[1, 2] > s0[1, 2] and st.targets[1, 0] < s0[1, 0]
+    assert st.targets[1, 2] > targets0[1, 2] and st.targets[1, 0] < targets0[1, 0]
     assert st.weights[1] > st.weights[0]
 
 
@@ -162,7 +162,7 @@ def test_run_method_pools_and_skips_finished_folds(tiny, tmp_path):
 
 _KILL_SCRIPT = textwrap.dedent('''
     import sys, time
-    sys.path.insert(0, {tests!r})
+    sys.path[:0] = [{tests!r}, {root!r}]  # this checkout's sermeta, not an installed one
     from tiny_data import tiny_corpus, tiny_config
     from sermeta.folds import make_folds
     from sermeta.train import train_fold
@@ -182,7 +182,7 @@ _KILL_SCRIPT = textwrap.dedent('''
 
 def test_resume_after_sigkill_gives_identical_results(tmp_path):
     script = tmp_path / 'run.py'
-    script.write_text(_KILL_SCRIPT.format(tests=str(Path(__file__).parent)))
+    script.write_text(_KILL_SCRIPT.format(tests=str(Path(__file__).parent), root=str(Path(__file__).parents[1])))
     subprocess.run([sys.executable, str(script), str(tmp_path / 'clean'), 'fast'], check=True)
     p = subprocess.Popen([sys.executable, str(script), str(tmp_path / 'killed'), 'slow'], stdout=subprocess.PIPE, text=True)
     seen = 0
@@ -220,23 +220,65 @@ def test_bad_input(tiny, tmp_path):
     with pytest.raises(ValueError, match='empty feature matrix'):
         train_fold(f, table, bad, 'baseline', tiny_config(), tmp_path / 'e', classes=CL, progress=False)
     novotes = table.drop(columns=[c for c in table.columns if c.startswith('votes_')])
-    with pytest.raises(ValueError, match='soft_target needs annotator votes'):
+    with pytest.raises(ValueError, match=r"'votes' \(method soft_target\) need annotator votes"):
         train_fold(f, novotes, feats, 'soft_target', tiny_config(), tmp_path / 'v', classes=CL, progress=False)
 
 
 def test_nan_loss_stops_with_epoch_and_utterances(tiny, tmp_path, monkeypatch):
-    import sermeta.train as T
     table, feats = tiny
     f = tiny_fold(table)
     train_fold(f, table, feats, 'baseline', tiny_config(max_epochs=6), tmp_path, classes=CL, progress=False, max_epochs_run=2)
-    ck = (tmp_path / 'checkpoint.pt').read_bytes()
-    orig = T.weighted_soft_loss
-    def poisoned(logits, targets, weights):
-        out = orig(logits, targets, weights).clone(); out[1] = float('nan'); return out
-    monkeypatch.setattr(T, 'weighted_soft_loss', poisoned)
+    saved = (tmp_path / 'checkpoint.pt').read_bytes()
+    soft_ce = BATCH_LOSSES['soft_ce']
+    def poisoned(log_probs, targets, gold, weights):
+        out = soft_ce.per_utterance(log_probs, targets, gold, weights).clone(); out[1] = float('nan'); return out
+    monkeypatch.setitem(BATCH_LOSSES, 'soft_ce', dataclasses.replace(soft_ce, per_utterance=poisoned))
     with pytest.raises(NonFiniteLoss, match=r"fold 0, main epoch 3: non-finite loss in the batch of \['spk\d_\d+'\]"):
         train_fold(f, table, feats, 'baseline', tiny_config(max_epochs=6), tmp_path, classes=CL, progress=False)
-    assert (tmp_path / 'checkpoint.pt').read_bytes() == ck  # the last good checkpoint is kept
+    assert (tmp_path / 'checkpoint.pt').read_bytes() == saved  # the last good checkpoint is kept
+
+
+def _as_format_1(saved):
+    "A format-2 checkpoint written the way format 1 was: no format key, progress under 'state', best l and w as 'lw'."
+    saved = dict(saved)
+    del saved['format']
+    progress = dict(saved.pop('progress'))
+    best = {k: v for k, v in progress['best'].items() if k not in ('label_logits', 'weights')}
+    progress['best'] = {**best, 'lw': (progress['best']['label_logits'], progress['best']['weights'])}
+    return {**saved, 'state': progress}
+
+
+def _cut_and_finish(f, table, feats, cfg, out, change):
+    "Train 3 epochs into `out`, rewrite its checkpoint with `change(saved, path)`, then finish the fold."
+    assert train_fold(f, table, feats, 'Lw_pretrained', cfg, out, classes=CL, progress=False, max_epochs_run=3) is None
+    change(torch.load(out / 'checkpoint.pt', weights_only=True), out / 'checkpoint.pt')
+    train_fold(f, table, feats, 'Lw_pretrained', cfg, out, classes=CL, progress=False)
+
+
+def _same_files(a, b):
+    return all((a / n).read_bytes() == (b / n).read_bytes() for n in ('predictions.csv.gz', 'learned.csv.gz'))
+
+
+def test_unusable_checkpoint_starts_afresh(tiny, tmp_path):
+    """A file that is not a checkpoint, or one of an unknown format, is skipped with a warning naming it."""
+    table, feats = tiny
+    f, cfg = tiny_fold(table), tiny_config(max_epochs=4)
+    train_fold(f, table, feats, 'Lw_pretrained', cfg, tmp_path / 'clean', classes=CL, progress=False)
+    for case, change in [('garbage', lambda saved, path: path.write_bytes(b'not a checkpoint')),
+                         ('unknown', lambda saved, path: torch.save({**saved, 'format': 99}, path))]:
+        with pytest.warns(UserWarning, match=re.escape(f"{tmp_path / case / 'checkpoint.pt'}: checkpoint not used")):
+            _cut_and_finish(f, table, feats, cfg, tmp_path / case, change)
+        assert _same_files(tmp_path / 'clean', tmp_path / case), case
+
+
+def test_format_1_checkpoint_resumes(tiny, tmp_path):
+    table, feats = tiny
+    f, cfg = tiny_fold(table), tiny_config(max_epochs=4)
+    train_fold(f, table, feats, 'Lw_pretrained', cfg, tmp_path / 'clean', classes=CL, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        _cut_and_finish(f, table, feats, cfg, tmp_path / 'old', lambda saved, path: torch.save(_as_format_1(saved), path))
+    assert _same_files(tmp_path / 'clean', tmp_path / 'old')
 
 
 def test_unwritable_output(tiny, tmp_path):
@@ -264,7 +306,7 @@ def test_grid_in_processes_matches_sequential(tiny, tmp_path):
 
 
 _GRID_SCRIPT = """
-import sys; sys.path.insert(0, {tests!r})
+import sys; sys.path[:0] = [{tests!r}, {root!r}]  # this checkout's sermeta
 from tiny_data import tiny_corpus, tiny_config
 from sermeta.core import CLASSES
 from sermeta.experiment import run_grid
@@ -291,7 +333,8 @@ def test_sigterm_of_the_parent_ends_its_fold_workers(tmp_path):
     import uuid
     tag = f'SERMETA_TEST_TAG={uuid.uuid4().hex}'
     script = tmp_path / 'grid.py'
-    script.write_text(_GRID_SCRIPT.format(tests=str(Path(__file__).parent), out=str(tmp_path / 'run')))
+    script.write_text(_GRID_SCRIPT.format(tests=str(Path(__file__).parent), root=str(Path(__file__).parents[1]),
+                                          out=str(tmp_path / 'run')))
     env = {**os.environ, 'OMP_NUM_THREADS': '1', tag.split('=')[0]: tag.split('=')[1]}
     p = subprocess.Popen([sys.executable, str(script)], env=env)
     deadline = time.time() + 120
