@@ -12,7 +12,7 @@ from .core import CLASSES, atomic_write, write_csv, console_script
 from .features import read_audio, extract_signal, feature_names
 from .folds import Fold, Normaliser, fold_normaliser
 from .methods import get_method
-from .model import EmotionClassifier
+from .model import EmotionClassifier, class_log_probs
 from .runs import Config
 from .train import train_fold, read_checkpoint
 
@@ -60,7 +60,7 @@ def predict_files(model_path, wavs) -> pd.DataFrame:
     for w in wavs:
         x, _ = read_audio(w)
         f = torch.from_numpy(norm(extract_signal(x, w)).astype(np.float32))[None]
-        with torch.inference_mode(): p = torch.softmax(model(f, torch.tensor([f.shape[1]])), 1)[0].numpy()
+        with torch.inference_mode(): p = class_log_probs(model(f, torch.tensor([f.shape[1]])))[0].exp().numpy()
         rows.append(dict(path=str(w), pred=classes[int(p.argmax())], **{f'prob_{c}': float(v) for c, v in zip(classes, p)}))
     return pd.DataFrame(rows)
 

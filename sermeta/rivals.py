@@ -6,10 +6,11 @@
 from __future__ import annotations
 from dataclasses import dataclass
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
+from .features import utterance_functionals
 
 # %% auto #0
-__all__ = ['PENCIL', 'PencilSettings', 'pencil_terms', 'pencil_loss', 'pencil_batch_loss', 'pencil_label_step',
-           'utterance_statistics', 'out_of_fold_probs', 'label_issues']
+__all__ = ['PENCIL', 'CLEANLAB_FUNCTIONALS', 'PencilSettings', 'pencil_terms', 'pencil_loss', 'pencil_batch_loss',
+           'pencil_label_step', 'out_of_fold_probs', 'label_issues']
 
 # %% ../nbs/15_rivals.ipynb #0767ddda
 @dataclass(frozen=True)
@@ -53,11 +54,7 @@ def pencil_label_step(label_logits, settings=PENCIL) -> torch.Tensor:
     return (label_logits - settings.label_lr * len(label_logits) * label_logits.grad).detach()
 
 # %% ../nbs/15_rivals.ipynb #b6959e7a
-def utterance_statistics(frames) -> np.ndarray:
-    "Mean, sd, min, max, 10th and 90th percentile of each column of a (frames, F) matrix."
-    x = np.asarray(frames, dtype=np.float64)
-    q10, q90 = np.percentile(x, [10, 90], axis=0)
-    return np.concatenate([x.mean(0), x.std(0), x.min(0), x.max(0), q10, q90])
+CLEANLAB_FUNCTIONALS = ('amean', 'stddev', 'min', 'max', 'pctl10', 'pctl90')  # confident learning's view of an utterance
 
 def out_of_fold_probs(X, y, groups, *, n_classes, seed=0, max_splits=4) -> np.ndarray:
     "Each row's class probabilities from a balanced logistic regression blind to its group."
@@ -85,7 +82,7 @@ def label_issues(ids,       # training utterance ids
     from cleanlab.rank import get_label_quality_scores
     rows = table.set_index('utt_id').loc[list(ids)]
     y = np.array([classes.index(c) for c in rows['label']])
-    X = np.stack([utterance_statistics(features[u]) for u in ids])
+    X = np.stack([utterance_functionals(features[u], CLEANLAB_FUNCTIONALS) for u in ids])
     if not np.isfinite(X).all():
         bad = [u for u, r in zip(ids, X) if not np.isfinite(r).all()][:3]
         raise ValueError(f"non-finite features in {bad}; re-extract them (sermeta_features) or drop them")
