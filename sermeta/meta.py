@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import torch, torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['initial_weights', 'initial_label_logits', 'label_targets', 'weighted_soft_loss', 'LabelWeightState']
+__all__ = ['initial_weights', 'initial_label_logits', 'label_targets', 'weighted_soft_loss', 'LabelWeightState',
+           'rescale_weights']
 
 # %% ../nbs/06_meta.ipynb #f135fab4
 def initial_weights(labels,     # (N,) gold class indices
@@ -43,6 +44,7 @@ class LabelWeightState:
     "The learnable labels l (N, C) and weights w (N,) of one fold's training utterances."
     label_logits: torch.Tensor   # l, (N, C)
     weights: torch.Tensor        # w, (N,), mean 1
+    optimizer_state: dict = None # the state of the sgd/adam update rules, kept across alternations
 
     @classmethod
     def init(cls, labels, n_classes, *, label_scale=1.0, class_weights=True):
@@ -67,10 +69,54 @@ class LabelWeightState:
         if lr_label: self.label_logits = (l - lr_label * gl).detach()
         if lr_weight:
             w = (w - lr_weight * gw).detach()   # gw < 0: every w_n grows, in proportion to L_n / w_n
-            self.weights = w / w.mean() if groups is None else w * _group_ratio(self.weights, w, groups)
+            self.weights = rescale_weights(self.weights, w, groups)
         return self
+
+def rescale_weights(before, after, groups=None) -> torch.Tensor:
+    "Eq. 6: `after` scaled to mean 1; with `groups`, each group scaled back to its mean in `before`."
+    return after / after.mean() if groups is None else after * _group_ratio(before, after, groups)
 
 def _group_ratio(before, after, groups):
     "Per utterance, its group's mean of `before` over that of `after`: restores group means."
     g = torch.as_tensor(groups)
     return (torch.bincount(g, before.double()) / torch.bincount(g, after.double())).to(after.dtype)[g]
+
+# %% ../nbs/06_meta.ipynb #93b7442c
+def _minibatch_epoch(self, log_probs,      # (N, C) log y_n of the fixed network
+                     *, rule='adam',        # sgd | adam
+                     lr_label=1.0,          # step size for l (0: l stays)
+                     lr_weight=0.1,         # step size for w (0: w stays)
+                     batch_size=32,         # utterances per update
+                     generator=None,        # draws the order of the utterances
+                     rescale='update',      # rescale w (eq. 6) after every 'update', or once per 'epoch'
+                     groups=None):          # (N,) gold classes: rescale within each class
+    "One epoch of mini-batch `rule` steps on each batch's sum of L_n (eq. 4), w rescaled (eq. 6)."
+    l, w = self.label_logits.clone().requires_grad_(), self.weights.clone().requires_grad_()
+    parts = [{'params': [p], 'lr': lr} for p, lr in ((l, lr_label), (w, lr_weight)) if lr]
+    optimizer = {'sgd': torch.optim.SGD, 'adam': torch.optim.Adam}[rule](parts)
+    if self.optimizer_state is not None: optimizer.load_state_dict(self.optimizer_state)
+    epoch_start = self.weights
+    for idx in torch.randperm(len(w), generator=generator).split(batch_size):
+        before = w.detach().clone()
+        optimizer.zero_grad()
+        weighted_soft_loss(log_probs[idx].detach(), label_targets(l[idx]), w[idx]).sum().backward()
+        optimizer.step()
+        if lr_weight and rescale == 'update':
+            with torch.no_grad(): w.copy_(rescale_weights(before, w, groups))
+    if lr_weight and rescale == 'epoch':
+        with torch.no_grad(): w.copy_(rescale_weights(epoch_start, w, groups))
+    self.label_logits, self.weights, self.optimizer_state = l.detach(), w.detach(), optimizer.state_dict()
+    return self
+
+def _update(self, log_probs, *, rule='gd', steps=1, batch_size=32, generator=None, rescale='update', **step_sizes):
+    "The l/w update of one alternation: `steps` full-batch steps (gd) or mini-batch epochs (sgd, adam)."
+    for _ in range(steps):
+        if rule == 'gd': self.step(log_probs, **step_sizes)
+        else: self.minibatch_epoch(log_probs, rule=rule, batch_size=batch_size, generator=generator, rescale=rescale,
+                                   **step_sizes)
+        if not (torch.isfinite(self.weights).all() and torch.isfinite(self.label_logits).all()):
+            raise FloatingPointError(f"the {rule} l/w update ({step_sizes}, rescale after every {rescale}) made l or w "
+                                     "non-finite: it diverges; lower the step sizes")
+    return self
+
+LabelWeightState.minibatch_epoch, LabelWeightState.update = _minibatch_epoch, _update

@@ -5,7 +5,7 @@
 # %% ../nbs/08_train.ipynb #c82ea6b0
 from __future__ import annotations
 import copy, json, math, os, time, warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from tqdm.auto import tqdm
@@ -20,9 +20,9 @@ from .rivals import label_issues
 # %% auto #0
 __all__ = ['HISTORY_COLUMNS', 'CHECKPOINT_FORMAT', 'Utterances', 'stack_utterances', 'length_batches', 'gather_batch',
            'padding_fraction', 'epoch_indices', 'batch_targets', 'predict_log_probs', 'Phase', 'training_phases',
-           'Progress', 'Training', 'start_training', 'NonFiniteLoss', 'network_epoch', 'lw_step', 'validation_loss',
-           'advance_phase', 'checkpoint_setup', 'save_checkpoint', 'read_checkpoint', 'resume', 'FoldSets',
-           'train_fold']
+           'waiting_phase', 'Progress', 'Training', 'start_training', 'NonFiniteLoss', 'network_epoch', 'lw_step',
+           'validation_loss', 'advance_phase', 'checkpoint_setup', 'save_checkpoint', 'read_checkpoint', 'resume',
+           'FoldSets', 'train_fold']
 
 # %% ../nbs/08_train.ipynb #c92d7e32
 @dataclass
@@ -136,6 +136,10 @@ def training_phases(method: Method) -> list:
     pretrain = Phase('pretrain', 'gold', 'none', BATCH_LOSSES['soft_ce'], False)
     return [pretrain, main] if method.pretrain else [main]
 
+def waiting_phase(phase, config, epoch) -> Phase:
+    "`phase` as its epoch `epoch` trains it: on gold labels, no l/w step, until `config.lw_start` epochs."
+    return replace(phase, targets='gold', alternates=False) if phase.alternates and epoch < config.lw_start else phase
+
 # %% ../nbs/08_train.ipynb #3afe3fc6
 HISTORY_COLUMNS = ('phase', 'epoch', 'train_loss', 'valid_loss', 'seconds_network', 'seconds_lw', 'frames_per_second',
                    'padding')
@@ -232,13 +236,17 @@ def network_epoch(training, data, phase, config, *, where='') -> dict:
                 padding=padding_fraction(batches, data.lengths.cpu()))
 
 # %% ../nbs/08_train.ipynb #f53dd960
-def lw_step(training, data, method, config) -> float:
-    "The l/w step of Alg. 1 (one inference pass, one `LabelWeightState.step`); its seconds."
+def lw_step(training, data, method, config, *, where='') -> float:
+    "The l/w step of Alg. 1 (one inference pass, the l/w update of `config`); its seconds."
     start = time.perf_counter()
     log_probs = predict_log_probs(training.model, data, dropout=config.lw_dropout, bf16=config.bf16 or config.lw_bf16)
-    training.lw.step(log_probs.cpu(), lr_label=config.lr_label if method.updates_labels else 0.0,
-                     lr_weight=config.lr_weight if method.updates_weights else 0.0,
-                     groups=data.labels.cpu() if method.weight_norm == 'class' else None)
+    try:
+        training.lw.update(log_probs.cpu(), rule=config.lw_optimizer, steps=config.lw_steps, rescale=config.lw_rescale,
+                           batch_size=config.batch_size, generator=training.generator,
+                           lr_label=config.lr_label if method.updates_labels else 0.0,
+                           lr_weight=config.lr_weight if method.updates_weights else 0.0,
+                           groups=data.labels.cpu() if method.weight_norm == 'class' else None)
+    except FloatingPointError as e: raise NonFiniteLoss(f"{where}: {e}") from None
     return time.perf_counter() - start
 
 def validation_loss(model, data, *, bf16=False) -> float:
@@ -268,7 +276,8 @@ def save_checkpoint(path, training, setup):
     device = next(training.model.parameters()).device
     state = dict(format=CHECKPOINT_FORMAT, **setup, model=training.model.state_dict(),
                  optimizer=training.optimizer.state_dict(), label_logits=training.lw.label_logits,
-                 weights=training.lw.weights, generator=training.generator.get_state(), torch_rng=torch.get_rng_state(),
+                 weights=training.lw.weights, lw_optimizer=training.lw.optimizer_state,
+                 generator=training.generator.get_state(), torch_rng=torch.get_rng_state(),
                  cuda_rng=torch.cuda.get_rng_state(device) if device.type == 'cuda' else None,
                  progress=vars(training.progress))
     with atomic_write(path, 'wb') as f: torch.save(state, f)
@@ -329,7 +338,8 @@ def _restore(saved, fresh) -> Training:
     optimizer.load_state_dict(saved['optimizer'])
     generator = torch.Generator()
     generator.set_state(saved['generator'])
-    training = Training(model, optimizer, LabelWeightState(saved['label_logits'], saved['weights']), generator,
+    lw = LabelWeightState(saved['label_logits'], saved['weights'], saved.get('lw_optimizer'))
+    training = Training(model, optimizer, lw, generator,
                         Progress(**saved['progress']))
     torch.set_rng_state(saved['torch_rng'])
     device = next(model.parameters()).device
@@ -420,11 +430,11 @@ def train_fold(fold,               # a folds.Fold
     epochs_run = 0
     while advance_phase(training, phases, config):
         if max_epochs_run is not None and epochs_run >= max_epochs_run: bar.close(); return None
-        phase = next(p for p in phases if p.name == training.progress.phase)
+        phase = waiting_phase(next(p for p in phases if p.name == training.progress.phase), config, training.progress.epoch)
         where = f'fold {fold.index}, {phase.name} epoch {training.progress.epoch + 1}'
         row = network_epoch(training, sets.train, phase, config, where=where)
         row['valid_loss'] = validation_loss(training.model, sets.valid, bf16=config.bf16)
-        row['seconds_lw'] = lw_step(training, sets.train, method, config) if phase.alternates else 0.0
+        row['seconds_lw'] = lw_step(training, sets.train, method, config, where=where) if phase.alternates else 0.0
         training.progress.end_epoch(training.model, training.lw, **row)
         save_checkpoint(checkpoint, training, setup)
         epochs_run += 1; bar.update(); bar.set_postfix(valid=f"{row['valid_loss']:.3f}", phase=phase.name)

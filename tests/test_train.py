@@ -161,7 +161,7 @@ def test_run_method_pools_and_skips_finished_folds(tiny, tmp_path):
 
 
 _KILL_SCRIPT = textwrap.dedent('''
-    import sys, time
+    import json, sys, time
     sys.path[:0] = [{tests!r}, {root!r}]  # this checkout's sermeta, not an installed one
     from tiny_data import tiny_corpus, tiny_config
     from sermeta.folds import make_folds
@@ -175,16 +175,19 @@ _KILL_SCRIPT = textwrap.dedent('''
             orig(*a, **k); print('checkpoint', flush=True); time.sleep(0.5)
         T.save_checkpoint = save
     f = make_folds(table, classes=['happiness', 'sadness', 'neutral', 'anger'])[0]
-    train_fold(f, table, feats, 'Lw', tiny_config(max_epochs=8, patience=8), sys.argv[1],
+    train_fold(f, table, feats, 'Lw', tiny_config(max_epochs=8, patience=8, **json.loads(sys.argv[3])), sys.argv[1],
                classes=['happiness', 'sadness', 'neutral', 'anger'], progress=False)
 ''')
 
 
-def test_resume_after_sigkill_gives_identical_results(tmp_path):
+@pytest.mark.parametrize('settings', [{}, {'lw_optimizer': 'adam', 'lr_label': 0.1, 'lr_weight': 0.1}], ids=['gd', 'adam'])
+def test_resume_after_sigkill_gives_identical_results(tmp_path, settings):
+    "Killed mid-run and resumed, a fold ends as an uninterrupted one; with Adam, its l/w state resumes too."
     script = tmp_path / 'run.py'
     script.write_text(_KILL_SCRIPT.format(tests=str(Path(__file__).parent), root=str(Path(__file__).parents[1])))
-    subprocess.run([sys.executable, str(script), str(tmp_path / 'clean'), 'fast'], check=True)
-    p = subprocess.Popen([sys.executable, str(script), str(tmp_path / 'killed'), 'slow'], stdout=subprocess.PIPE, text=True)
+    cfg = json.dumps(settings)
+    subprocess.run([sys.executable, str(script), str(tmp_path / 'clean'), 'fast', cfg], check=True)
+    p = subprocess.Popen([sys.executable, str(script), str(tmp_path / 'killed'), 'slow', cfg], stdout=subprocess.PIPE, text=True)
     seen = 0
     for line in p.stdout:
         seen += line.startswith('checkpoint')
@@ -192,7 +195,7 @@ def test_resume_after_sigkill_gives_identical_results(tmp_path):
     p.wait()
     assert p.returncode == -signal.SIGKILL
     assert not (tmp_path / 'killed' / 'done').exists() and (tmp_path / 'killed' / 'checkpoint.pt').exists()
-    subprocess.run([sys.executable, str(script), str(tmp_path / 'killed'), 'fast'], check=True)
+    subprocess.run([sys.executable, str(script), str(tmp_path / 'killed'), 'fast', cfg], check=True)
     for f in ('predictions.csv.gz', 'learned.csv.gz'):
         pd.testing.assert_frame_equal(pd.read_csv(tmp_path / 'clean' / f), pd.read_csv(tmp_path / 'killed' / f))
     a, b = (json.loads((tmp_path / d / 'metrics.json').read_text()) for d in ('clean', 'killed'))
@@ -372,3 +375,36 @@ def test_grid_on_local_ray_matches_local_executor(tiny, tmp_path):
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / 'local/Lw/predictions.csv.gz'), pd.read_csv(tmp_path / 'ray/Lw/predictions.csv.gz'))
     with pytest.raises(ValueError, match="unknown executor 'dask'"):
         run_grid(table, feats, runs(tmp_path / 'x'), classes=CL, executor='dask')
+
+
+def test_gd_reproduces_the_committed_numbers(tiny, tmp_path):
+    "The default l/w update (one full-batch step) gives the numbers it gave before the other rules existed."
+    table, feats = tiny
+    m = train_fold(tiny_fold(table, 1), table, feats, 'Lw', tiny_config(), tmp_path, classes=CL, progress=False)
+    learned, preds = pd.read_csv(tmp_path / 'learned.csv.gz'), pd.read_csv(tmp_path / 'predictions.csv.gz')
+    assert learned.groupby('gold').w.mean().round(6).to_dict() == {'anger': 1.013779, 'happiness': 1.019832,
+                                                                    'neutral': 0.966478, 'sadness': 0.999911}
+    assert preds.filter(like='prob_').sum().round(6).tolist() == [3.599546, 3.821978, 4.627446, 3.95103]
+    assert (m['WA'], m['best_epoch']) == (100.0, 6)
+
+
+@pytest.mark.parametrize('settings', [dict(lw_optimizer='sgd'), dict(lw_optimizer='adam', lr_label=0.05, lr_weight=0.05),
+                                      dict(lw_optimizer='adam', lw_rescale='epoch', lw_steps=2), dict(lw_start=2),
+                                      dict(lw_dropout=True, label_scale=5.0)])
+def test_every_lw_reading_trains(tiny, tmp_path, settings):
+    "Each reading of the l/w update trains a fold: w positive with mean 1, w moved, lw_start delays the steps."
+    table, feats = tiny
+    cfg = tiny_config(max_epochs=4, patience=4, **settings)
+    train_fold(tiny_fold(table), table, feats, 'Lw', cfg, tmp_path, classes=CL, progress=False)
+    learned, history = pd.read_csv(tmp_path / 'learned.csv.gz'), pd.read_csv(tmp_path / 'history.csv.gz')
+    assert (learned.w > 0).all() and abs(learned.w.mean() - 1) < 1e-5
+    assert (learned.w != learned.w_init).any()
+    waiting = settings.get('lw_start', 0)
+    assert (history.seconds_lw[:waiting] == 0).all() and (history.seconds_lw[waiting:] > 0).all()
+
+
+def test_a_diverging_lw_update_stops_the_fold_with_its_settings(tiny, tmp_path):
+    table, feats = tiny
+    cfg = tiny_config(lw_optimizer='sgd', lr_label=50.0, lr_weight=50.0, batch_size=2)
+    with pytest.raises(NonFiniteLoss, match=r"fold 0, main epoch 1: the sgd l/w update .*'lr_weight': 50.0.* non-finite"):
+        train_fold(tiny_fold(table), table, feats, 'Lw', cfg, tmp_path, classes=CL, progress=False)
