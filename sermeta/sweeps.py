@@ -7,13 +7,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-import pandas as pd
+import numpy as np, pandas as pd
 from .core import CLASSES, write_csv, console_script
 from .corpora import load_corpus
 from .features import extract_features
 from .methods import get_method
-from .runs import Config, run_dir, config_flags, config_overrides, finished_seeds
+from .runs import Config, run_dir, config_flags, config_overrides, finished_seeds, read_seeds
+from .evaluate import classification_metrics
 from .experiment import run_grid
+from .train import NonFiniteLoss
 from .reproduce import reproduce_config, default_jobs, prepare_corpus
 from .claims import correction_scores
 
@@ -68,13 +70,16 @@ def sweep_grid(sweep, corpus, seeds, runs, base) -> list:
 
 def sweep_summary(sweep, corpus, runs) -> pd.DataFrame:
     "WA/UA of every finished (method, setting) of `sweep`, pooled per seed and averaged over seeds."
-    from sermeta.reports import table2
-    names = [setting_name(m, s) for m in sweep.methods for s in sweep.settings]
-    done = [n for n in names if finished_seeds(runs, corpus, n)]
-    return table2(runs, corpus, done)[['WA', 'UA', 'seeds']] if done else pd.DataFrame(columns=['WA', 'UA', 'seeds'])
+    rows = []
+    for name in [setting_name(m, s) for m in sweep.methods for s in sweep.settings]:
+        if not finished_seeds(runs, corpus, name): continue
+        preds, _, seeds = read_seeds(runs, corpus, name)
+        scores = [classification_metrics(p.gold, p.pred, CLASSES) for _, p in preds.groupby('seed')]
+        rows.append(dict(run=name, WA=np.mean([s['WA'] for s in scores]), UA=np.mean([s['UA'] for s in scores]), seeds=len(seeds)))
+    return pd.DataFrame(rows, columns=['run', 'WA', 'UA', 'seeds']).set_index('run')
 
 # %% ../nbs/11a_sweeps.ipynb #45b8e29c
-def run_sweep(corpus, root=None, *, sweep='sensitivity', seeds=(0,), runs='runs', jobs=None, cache_dir=None,
+def run_sweep(corpus, root=None, *, sweep='sensitivity', seeds=(0,), folds='all', runs='runs', jobs=None, cache_dir=None,
               scale=0.1, data_dir='data', progress=True, **settings) -> pd.DataFrame:
     "Train every method x setting x seed of a sweep on `corpus` (resumably); its WA/UA summary."
     if sweep not in SWEEPS: raise ValueError(f"unknown sweep {sweep!r}; choose one of {list(SWEEPS)}")
@@ -83,9 +88,11 @@ def run_sweep(corpus, root=None, *, sweep='sensitivity', seeds=(0,), runs='runs'
     table, _ = prepare_corpus(corpus, root, scale=scale, data_dir=data_dir)
     feats = extract_features(table, cache_dir=cache_dir, progress=progress)
     base = lambda seed: reproduce_config(seed=seed, **settings)
-    for seed in seeds:  # seed by seed: a stopped sweep leaves whole seeds
-        grid = sweep_grid(SWEEPS[sweep], corpus, [seed], runs, base)
-        run_grid(table, feats, grid, classes=CLASSES, corpus=corpus, jobs=jobs or default_jobs(base(seed).device), progress=progress)
+    jobs = jobs or default_jobs(base(0).device)
+    for seed in seeds:  # seed by seed, setting by setting: a stopped sweep leaves whole runs
+        for run in sweep_grid(SWEEPS[sweep], corpus, [seed], runs, base):
+            try: run_grid(table, feats, [run], classes=CLASSES, corpus=corpus, folds=folds, jobs=jobs, progress=progress)
+            except NonFiniteLoss as e: print(f"{run[2]}: left out, its l/w update diverges: {e}", flush=True)
     return sweep_summary(SWEEPS[sweep], corpus, runs)
 
 # %% ../nbs/11a_sweeps.ipynb #f0d7c39f
@@ -94,15 +101,17 @@ def sweep_cli(corpus:str='synthetic',    # synthetic (generated), emodb, iemocap
               root:str=None,             # corpus folder (synthetic: where to generate it)
               sweep:str='sensitivity',   # a sweep of SWEEPS
               seeds:str='0',             # comma-separated training seeds
+              folds:str='all',           # 'all' or comma-separated fold numbers
               runs:str='runs',           # where run directories go
               jobs:int=None,             # folds trained at once (default: one per core on the CPU)
               cache_dir:str=None,        # feature cache (default ~/.cache/sermeta/features)
               scale:float=0.1,           # synthetic corpus size, as a fraction of Table 1
+              data_dir:str='data',       # where the synthetic corpus is generated
               **settings):               # Config fields of the base config (--max_epochs, --patience, ...)
     "Train a sweep of settings (default: the sensitivity grid of the l/w update) on a corpus."
     t0 = time.perf_counter()
-    summary = run_sweep(corpus, root, sweep=sweep, seeds=[int(s) for s in seeds.split(',')], runs=runs, jobs=jobs,
-                        cache_dir=cache_dir, scale=scale, **settings)
+    summary = run_sweep(corpus, root, sweep=sweep, seeds=[int(s) for s in seeds.split(',')], folds=folds, runs=runs, jobs=jobs,
+                        cache_dir=cache_dir, scale=scale, data_dir=data_dir, **settings)
     print(summary.round(1).to_string())
     print(f"\n{len(summary)} settings finished, {time.perf_counter() - t0:.0f} s")
 

@@ -1,4 +1,5 @@
 """The main job end to end on a tiny synthetic corpus: generate, extract, Table 1, train, summarize."""
+import json
 import nbformat, pandas as pd, pytest
 from sermeta.reproduce import reproduce, summarize_runs
 from sermeta.core import CLASSES
@@ -80,3 +81,21 @@ def test_reports_of_a_reference_only_run(tmp_path, capsys):
     assert 'no learned report: it reads synthetic/Lw' in err and '--methods Lw)' in err
     assert 'no balanced report' in err and '--methods baseline,Lw)' in err
     assert not (tmp_path / 'reports/synthetic/html/learned.html').exists()
+
+
+def test_sensitivity_sweep_trains_named_runs_and_resumes(tmp_path, monkeypatch, capsys):
+    "A sweep's settings land in their own run folders, a diverging one is left out, and a second call trains nothing."
+    import sermeta.sweeps as S
+    small = S.Sweep('small', ('Lw',), ({}, dict(lw_optimizer='adam', lr_label=0.1, lr_weight=0.1),
+                                       dict(lw_optimizer='sgd', lr_label=500.0, lr_weight=500.0)))
+    monkeypatch.setitem(S.SWEEPS, 'small', small)
+    kw = dict(sweep='small', folds='0', scale=0.02, runs=tmp_path / 'runs', data_dir=tmp_path / 'data', jobs=1,
+              cache_dir=tmp_path / 'cache', progress=False, max_epochs=2, patience=2, fc_size=16, lstm_size=8)
+    summary = S.run_sweep('synthetic', **kw)
+    assert list(summary.index) == ['Lw', 'Lw@lr_label=0.1,lr_weight=0.1,lw_optimizer=adam']
+    assert 'left out, its l/w update diverges' in capsys.readouterr().out
+    adam = tmp_path / 'runs' / 'synthetic' / 'Lw@lr_label=0.1,lr_weight=0.1,lw_optimizer=adam' / 'seed0'
+    assert json.loads((adam / 'config.json').read_text())['config']['lw_optimizer'] == 'adam'
+    stamp = (adam / 'fold0' / 'metrics.json').stat().st_mtime_ns
+    pd.testing.assert_frame_equal(S.run_sweep('synthetic', **kw), summary)
+    assert (adam / 'fold0' / 'metrics.json').stat().st_mtime_ns == stamp
