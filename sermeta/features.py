@@ -178,7 +178,7 @@ def extract_features(table,               # utterance table with `utt_id` and `p
 
 # %% ../nbs/03_features.ipynb #bdf76887
 def _line_fit(x, t):
-    "Slope c1, offset c2 and mean squared error of the least-squares line x_t ~ c1 t + c2, per column."
+    "Slope c1, offset c2 and mean squared error of the least-squares line x_t ~ c1 t + c2."
     mean, t_centred = x.mean(0), t - t.mean()
     slope = t_centred @ (x - mean) / max(t_centred @ t_centred, 1e-12)
     offset = mean - slope * t.mean()

@@ -109,7 +109,7 @@ def _minibatch_epoch(self, log_probs,      # (N, C) log y_n of the fixed network
     return self
 
 def _update(self, log_probs, *, rule='gd', steps=1, batch_size=32, generator=None, rescale='update', **step_sizes):
-    "The l/w update of one alternation: `steps` full-batch steps (gd) or mini-batch epochs (sgd, adam)."
+    "An alternation's l/w update: `steps` full-batch steps (gd) or mini-batch epochs (sgd, adam)."
     for _ in range(steps):
         if rule == 'gd': self.step(log_probs, **step_sizes)
         else: self.minibatch_epoch(log_probs, rule=rule, batch_size=batch_size, generator=generator, rescale=rescale,

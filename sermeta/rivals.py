@@ -54,7 +54,7 @@ def pencil_label_step(label_logits, settings=PENCIL) -> torch.Tensor:
     return (label_logits - settings.label_lr * len(label_logits) * label_logits.grad).detach()
 
 # %% ../nbs/15_rivals.ipynb #b6959e7a
-CLEANLAB_FUNCTIONALS = ('amean', 'stddev', 'min', 'max', 'pctl10', 'pctl90')  # confident learning's view of an utterance
+CLEANLAB_FUNCTIONALS = ('amean', 'stddev', 'min', 'max', 'pctl10', 'pctl90')  # an utterance, for confident learning
 
 def out_of_fold_probs(X, y, groups, *, n_classes, seed=0, max_splits=4) -> np.ndarray:
     "Each row's class probabilities from a balanced logistic regression blind to its group."

@@ -137,7 +137,7 @@ def training_phases(method: Method) -> list:
     return [pretrain, main] if method.pretrain else [main]
 
 def waiting_phase(phase, config, epoch) -> Phase:
-    "`phase` as its epoch `epoch` trains it: on gold labels, no l/w step, until `config.lw_start` epochs."
+    "`phase` at epoch `epoch`: gold labels and no l/w step before `config.lw_start` epochs."
     return replace(phase, targets='gold', alternates=False) if phase.alternates and epoch < config.lw_start else phase
 
 # %% ../nbs/08_train.ipynb #3afe3fc6
@@ -430,7 +430,8 @@ def train_fold(fold,               # a folds.Fold
     epochs_run = 0
     while advance_phase(training, phases, config):
         if max_epochs_run is not None and epochs_run >= max_epochs_run: bar.close(); return None
-        phase = waiting_phase(next(p for p in phases if p.name == training.progress.phase), config, training.progress.epoch)
+        phase = next(p for p in phases if p.name == training.progress.phase)
+        phase = waiting_phase(phase, config, training.progress.epoch)
         where = f'fold {fold.index}, {phase.name} epoch {training.progress.epoch + 1}'
         row = network_epoch(training, sets.train, phase, config, where=where)
         row['valid_loss'] = validation_loss(training.model, sets.valid, bf16=config.bf16)
