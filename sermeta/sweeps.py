@@ -24,22 +24,23 @@ __all__ = ['SENSITIVITY', 'SWEEPS', 'setting_name', 'parse_setting', 'Sweep', 's
            'sweep_cli', 'noise_sweep']
 
 # %% ../nbs/11a_sweeps.ipynb #7691bb82
-_FIELD_TYPES = {f.name: {'int': int, 'float': float, 'str': str, 'bool': lambda v: v == 'True'}[f.type] for f in fields(Config)}
+_FIELD_TYPES = {field.name: {'int': int, 'float': float, 'str': str, 'bool': lambda text: text == 'True'}[field.type]
+                for field in fields(Config)}
 
 def setting_name(method, changes=None) -> str:
-    "The run name of `method` under Config `changes`: 'Lw', or 'Lw@lw_optimizer=adam,lr_weight=0.01'."
+    "`method`'s run name under Config `changes`, e.g. 'Lw@lr_weight=0.01,lw_optimizer=adam'."
     changes = changes or {}
     unknown = sorted(set(changes) - set(_FIELD_TYPES))
     if unknown: raise ValueError(f"unknown config setting(s) {unknown} in a sweep; known: {list(_FIELD_TYPES)}")
     if not changes: return method
-    return method + '@' + ','.join(f'{k}={changes[k]:g}' if isinstance(changes[k], float) else f'{k}={changes[k]}'
-                                   for k in _FIELD_TYPES if k in changes)
+    return method + '@' + ','.join(f'{field}={changes[field]:g}' if isinstance(changes[field], float)
+                                   else f'{field}={changes[field]}' for field in _FIELD_TYPES if field in changes)
 
 def parse_setting(name) -> tuple:
     "(method, Config changes) of a run name made by `setting_name`."
     method, _, rest = name.partition('@')
-    pairs = [p.split('=', 1) for p in rest.split(',')] if rest else []
-    return method, {k: _FIELD_TYPES[k](v) for k, v in pairs}
+    pairs = [part.split('=', 1) for part in rest.split(',')] if rest else []
+    return method, {field: _FIELD_TYPES[field](value) for field, value in pairs}
 
 # %% ../nbs/11a_sweeps.ipynb #c43dc108
 @dataclass(frozen=True)
@@ -60,12 +61,13 @@ SENSITIVITY = Sweep('sensitivity', ('Lw',), (
     _rule('sgd', 1.0, 0.1), _rule('sgd', 10.0, 1.0),
     dict(lr_label=0.01, lr_weight=0.001), _rule('sgd', 0.1, 0.01),            # the third order of magnitude
     {**_rule('adam', 0.01, 0.01), 'lw_rescale': 'epoch'}, dict(label_scale=10.0)))
-SWEEPS = {s.name: s for s in (SENSITIVITY,)}
+SWEEPS = {sweep.name: sweep for sweep in (SENSITIVITY,)}
 
 # %% ../nbs/11a_sweeps.ipynb #a39c88ef
 def sweep_grid(sweep, corpus, seeds, runs, base) -> list:
-    "(method, Config, run directory) of every method, setting and seed of `sweep`; `base(seed)` -> Config."
-    return [(get_method(m), Config(**{**base(seed).to_dict(), **changes}), run_dir(runs, corpus, setting_name(m, changes), seed))
+    "(method, Config, run directory) of every method, setting and seed of `sweep`."
+    return [(get_method(m), Config(**{**base(seed).to_dict(), **changes}),
+             run_dir(runs, corpus, setting_name(m, changes), seed))
             for seed in seeds for m in sweep.methods for changes in sweep.settings]
 
 def sweep_summary(sweep, corpus, runs) -> pd.DataFrame:
@@ -74,8 +76,9 @@ def sweep_summary(sweep, corpus, runs) -> pd.DataFrame:
     for name in [setting_name(m, s) for m in sweep.methods for s in sweep.settings]:
         if not finished_seeds(runs, corpus, name): continue
         preds, _, seeds = read_seeds(runs, corpus, name)
-        scores = [classification_metrics(p.gold, p.pred, CLASSES) for _, p in preds.groupby('seed')]
-        rows.append(dict(run=name, WA=np.mean([s['WA'] for s in scores]), UA=np.mean([s['UA'] for s in scores]), seeds=len(seeds)))
+        scores = [classification_metrics(part.gold, part.pred, CLASSES) for _, part in preds.groupby('seed')]
+        rows.append(dict(run=name, WA=np.mean([score['WA'] for score in scores]),
+                         UA=np.mean([score['UA'] for score in scores]), seeds=len(seeds)))
     return pd.DataFrame(rows, columns=['run', 'WA', 'UA', 'seeds']).set_index('run')
 
 # %% ../nbs/11a_sweeps.ipynb #45b8e29c
@@ -91,7 +94,8 @@ def run_sweep(corpus, root=None, *, sweep='sensitivity', seeds=(0,), folds='all'
     jobs = jobs or default_jobs(base(0).device)
     for seed in seeds:  # seed by seed, setting by setting: a stopped sweep leaves whole runs
         for run in sweep_grid(SWEEPS[sweep], corpus, [seed], runs, base):
-            try: run_grid(table, feats, [run], classes=CLASSES, corpus=corpus, folds=folds, jobs=jobs, progress=progress)
+            try: run_grid(table, feats, [run], classes=CLASSES, corpus=corpus, folds=folds, jobs=jobs,
+                          progress=progress)
             except NonFiniteLoss as e: print(f"{run[2]}: left out, its l/w update diverges: {e}", flush=True)
     return sweep_summary(SWEEPS[sweep], corpus, runs)
 
@@ -110,26 +114,28 @@ def sweep_cli(corpus:str='synthetic',    # synthetic (generated), emodb, iemocap
               **settings):               # Config fields of the base config (--max_epochs, --patience, ...)
     "Train a sweep of settings (default: the sensitivity grid of the l/w update) on a corpus."
     t0 = time.perf_counter()
-    summary = run_sweep(corpus, root, sweep=sweep, seeds=[int(s) for s in seeds.split(',')], folds=folds, runs=runs, jobs=jobs,
-                        cache_dir=cache_dir, scale=scale, data_dir=data_dir, **settings)
+    summary = run_sweep(corpus, root, sweep=sweep, seeds=[int(seed) for seed in seeds.split(',')], folds=folds,
+                        runs=runs, jobs=jobs, cache_dir=cache_dir, scale=scale, data_dir=data_dir, **settings)
     print(summary.round(1).to_string())
     print(f"\n{len(summary)} settings finished, {time.perf_counter() - t0:.0f} s")
 
 # %% ../nbs/11a_sweeps.ipynb #17ea7817
-def noise_sweep(levels, *, methods=('Lw',), folds='0,1', scale=0.1, runs='runs', data_dir='data', cache_dir=None, config=None, jobs=None,
-                progress=True) -> pd.DataFrame:
+def noise_sweep(levels, *, methods=('Lw',), folds='0,1', scale=0.1, runs='runs', data_dir='data', cache_dir=None,
+                config=None, jobs=None, progress=True) -> pd.DataFrame:
     "Correction scores of `methods` on synthetic corpora generated at each annotator-noise level."
     from sermeta.synthetic import generate_corpus
     config = config or reproduce_config()
     rows = []
     for level in levels:
-        root = generate_corpus(Path(data_dir)/f'synthetic-scale{scale:g}-seed0-noise{level:g}', scale=scale, seed=0, annotator_noise=level)
+        folder = Path(data_dir)/f'synthetic-scale{scale:g}-seed0-noise{level:g}'
+        root = generate_corpus(folder, scale=scale, seed=0, annotator_noise=level)
         table = load_corpus('synthetic', root)
         feats = extract_features(table, cache_dir=cache_dir, progress=progress)
         corpus = f'synthetic_noise{level:g}'
         grid = [(m, config, run_dir(runs, corpus, m, config.seed)) for m in methods]
-        run_grid(table, feats, grid, classes=CLASSES, folds=folds, corpus=corpus, jobs=jobs or default_jobs(config.device), progress=progress)
+        run_grid(table, feats, grid, classes=CLASSES, folds=folds, corpus=corpus,
+                 jobs=jobs or default_jobs(config.device), progress=progress)
         rows += [dict(correction_scores(runs, corpus, m, table), annotator_noise=level) for m in methods]
-    df = pd.DataFrame(rows)
-    write_csv(df, Path(runs)/'synthetic_noise_sweep.csv', index=False)  # the claims report reads it from here
-    return df
+    scores = pd.DataFrame(rows)
+    write_csv(scores, Path(runs)/'synthetic_noise_sweep.csv', index=False)  # the claims report reads it from here
+    return scores
