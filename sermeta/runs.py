@@ -13,8 +13,8 @@ from .evaluate import classification_metrics, pooled_metrics
 
 # %% auto #0
 __all__ = ['LW_OPTIMIZERS', 'LW_RESCALES', 'Config', 'resolve_device', 'config_flags', 'config_overrides', 'run_dir', 'start_run',
-           'record_path', 'write_record', 'read_record', 'compress_records', 'write_fold_results', 'pool_run',
-           'read_run', 'finished_seeds', 'read_seeds']
+           'setting_name', 'parse_setting', 'record_path', 'write_record', 'read_record', 'compress_records',
+           'write_fold_results', 'pool_run', 'read_run', 'finished_seeds', 'read_seeds']
 
 # %% ../nbs/07a_runs.ipynb #6e3a54f7
 LW_OPTIMIZERS = ('gd', 'sgd', 'adam')
@@ -112,6 +112,25 @@ def start_run(out, record):
             raise ValueError(f"{out}: this run directory was made with another setup ({out/'config.json'}); "
                              "use another --out or --seed, or delete the folder")
     write_json(record, out/'config.json')
+
+# %% ../nbs/07a_runs.ipynb #7691bb82
+_FIELD_TYPES = {field.name: {'int': int, 'float': float, 'str': str, 'bool': lambda text: text == 'True'}[field.type]
+                for field in fields(Config)}
+
+def setting_name(method, changes=None) -> str:
+    "`method`'s run name under Config `changes`, e.g. 'Lw@lr_weight=0.01,lw_optimizer=adam'."
+    changes = changes or {}
+    unknown = sorted(set(changes) - set(_FIELD_TYPES))
+    if unknown: raise ValueError(f"unknown config setting(s) {unknown} in a sweep; known: {list(_FIELD_TYPES)}")
+    if not changes: return method
+    return method + '@' + ','.join(f'{field}={changes[field]:g}' if isinstance(changes[field], float)
+                                   else f'{field}={changes[field]}' for field in _FIELD_TYPES if field in changes)
+
+def parse_setting(name) -> tuple:
+    "(method, Config changes) of a run name made by `setting_name`."
+    method, _, rest = name.partition('@')
+    pairs = [part.split('=', 1) for part in rest.split(',')] if rest else []
+    return method, {field: _FIELD_TYPES[field](value) for field, value in pairs}
 
 # %% ../nbs/07a_runs.ipynb #23fb012c
 def _gzip(data: bytes) -> bytes:

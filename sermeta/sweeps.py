@@ -12,7 +12,7 @@ from .core import CLASSES, write_csv, console_script
 from .corpora import load_corpus
 from .features import extract_features
 from .methods import get_method
-from .runs import Config, run_dir, config_flags, config_overrides, finished_seeds, read_seeds
+from .runs import Config, run_dir, config_flags, config_overrides, finished_seeds, read_seeds, setting_name
 from .evaluate import classification_metrics
 from .experiment import run_grid
 from .train import NonFiniteLoss
@@ -20,27 +20,7 @@ from .reproduce import reproduce_config, default_jobs, prepare_corpus
 from .claims import correction_scores
 
 # %% auto #0
-__all__ = ['SENSITIVITY', 'SWEEPS', 'setting_name', 'parse_setting', 'Sweep', 'sweep_grid', 'sweep_summary', 'run_sweep',
-           'sweep_cli', 'noise_sweep']
-
-# %% ../nbs/11a_sweeps.ipynb #7691bb82
-_FIELD_TYPES = {field.name: {'int': int, 'float': float, 'str': str, 'bool': lambda text: text == 'True'}[field.type]
-                for field in fields(Config)}
-
-def setting_name(method, changes=None) -> str:
-    "`method`'s run name under Config `changes`, e.g. 'Lw@lr_weight=0.01,lw_optimizer=adam'."
-    changes = changes or {}
-    unknown = sorted(set(changes) - set(_FIELD_TYPES))
-    if unknown: raise ValueError(f"unknown config setting(s) {unknown} in a sweep; known: {list(_FIELD_TYPES)}")
-    if not changes: return method
-    return method + '@' + ','.join(f'{field}={changes[field]:g}' if isinstance(changes[field], float)
-                                   else f'{field}={changes[field]}' for field in _FIELD_TYPES if field in changes)
-
-def parse_setting(name) -> tuple:
-    "(method, Config changes) of a run name made by `setting_name`."
-    method, _, rest = name.partition('@')
-    pairs = [part.split('=', 1) for part in rest.split(',')] if rest else []
-    return method, {field: _FIELD_TYPES[field](value) for field, value in pairs}
+__all__ = ['SENSITIVITY', 'SWEEPS', 'Sweep', 'sweep_grid', 'sweep_summary', 'run_sweep', 'sweep_cli', 'noise_sweep']
 
 # %% ../nbs/11a_sweeps.ipynb #c43dc108
 @dataclass(frozen=True)
@@ -82,8 +62,8 @@ def sweep_summary(sweep, corpus, runs) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=['run', 'WA', 'UA', 'seeds']).set_index('run')
 
 # %% ../nbs/11a_sweeps.ipynb #45b8e29c
-def run_sweep(corpus, root=None, *, sweep='sensitivity', seeds=(0,), folds='all', runs='runs', jobs=None, cache_dir=None,
-              scale=0.1, data_dir='data', progress=True, **settings) -> pd.DataFrame:
+def run_sweep(corpus, root=None, *, sweep='sensitivity', seeds=(0,), folds='all', runs='runs', jobs=None,
+              cache_dir=None, scale=0.1, data_dir='data', progress=True, **settings) -> pd.DataFrame:
     "Train every method x setting x seed of a sweep on `corpus` (resumably); its WA/UA summary."
     if sweep not in SWEEPS: raise ValueError(f"unknown sweep {sweep!r}; choose one of {list(SWEEPS)}")
     settings = config_overrides(settings)
