@@ -7,13 +7,13 @@ from __future__ import annotations
 import numpy as np, pandas as pd
 from .core import CLASSES
 from .methods import get_method
-from .paper import PAPER_TABLE2
+from .paper import PAPER_TABLE2, PAPER_TABLE3
 from .evaluate import label_fix_rates, classification_metrics
-from .runs import read_seeds, read_record, run_dir
+from .runs import read_seeds, read_record, run_dir, parse_setting, finished_seeds
 
 # %% auto #0
 __all__ = ['paired_bootstrap', 'gains_vs_baseline', 'ambiguous_utterances', 'correction_scores', 'correction_table',
-           'disagreement', 'per_utterance', 'agreement_correlations']
+           'disagreement', 'per_utterance', 'agreement_correlations', 'sensitivity_table']
 
 # %% ../nbs/16_claims.ipynb #e2a53575
 def _correctness(preds, utt_ids, seeds) -> np.ndarray:
@@ -58,6 +58,10 @@ def paired_bootstrap(a, b,            # prediction tables (utt_id, gold, pred, a
                          for metric, estimate, draws in zip(('WA', 'UA'), point, boot)}).T
 
 # %% ../nbs/16_claims.ipynb #fff03d04
+def _method_of(run) -> 'Method':
+    "The Method a run name stands for: the method itself, or the method of a sweep setting (`Lw@...`)."
+    return get_method(parse_setting(run)[0])
+
 def _verdict(claim, lo, hi):
     if np.isnan(claim): return 'not in the paper'
     if lo <= 0 <= hi: return 'inside the noise'
@@ -87,7 +91,8 @@ def gains_vs_baseline(runs, corpus, methods, *, classes=CLASSES, reference='base
         ci = paired_bootstrap(preds, common_ref, classes, n_boot=n_boot, seed=seed)
         by_seed = _seed_metrics(preds, classes) - _seed_metrics(common_ref, classes)
         for k in ('WA', 'UA'):
-            claim = PAPER_TABLE2[k].get(m, np.nan) - PAPER_TABLE2[k][reference] if get_method(m).in_paper else np.nan
+            paper = _method_of(m)
+            claim = PAPER_TABLE2[k].get(paper.name, np.nan) - PAPER_TABLE2[k][reference] if paper.in_paper else np.nan
             low, high = ci.loc[k, 'lo'], ci.loc[k, 'hi']
             rows.append(dict(method=m, metric=k, seeds=len(common), diff=ci.loc[k, 'diff'], ci_low=low, ci_high=high,
                              ci_over='seeds and utterances' if len(common) > 1 else 'utterances (this seed only)',
@@ -122,7 +127,7 @@ def correction_scores(runs, corpus, method, table) -> dict:
     truth = table.set_index('utt_id').true_label
     _, learned, seeds = read_seeds(runs, corpus, method)
     wrong = learned.gold != learned.utt_id.map(truth)
-    spec = get_method(method)
+    spec = _method_of(method)
     out = dict(method=method, seeds=len(seeds))
     if spec.learns_labels: out.update(label_fix_rates(learned, truth))
     else: out.update(gold_wrong=float(100 * wrong.mean()))
@@ -189,3 +194,34 @@ def agreement_correlations(runs, corpus, methods, table, classes=CLASSES):
             rows.append(dict(method=m, learned=col, rho=float(overall.statistic), p=float(overall.pvalue), n=len(utts),
                              rho_within_class=float(within)))
     return pd.DataFrame(rows), pd.concat(data)
+
+# %% ../nbs/16_claims.ipynb #db053bf9
+def _setting_scores(runs, corpus, name, classes) -> dict:
+    "Class-mean w, Table 3 distance, labels changed and kept, happiness recall of one finished run."
+    preds, learned, seeds = read_seeds(runs, corpus, name)
+    means = learned.groupby('gold').w.mean().reindex(list(classes))
+    paper = PAPER_TABLE3.loc['learned'].reindex(list(classes))
+    happy = learned[learned.gold == classes[0]]
+    recall = np.mean([classification_metrics(p.gold, p.pred, classes)[classes[0]]['recall'] for _, p in preds.groupby('seed')])
+    return {**{f'w_{c}': float(means[c]) for c in classes},
+            'table3_distance': float(np.sqrt(((means - paper) ** 2).mean())),
+            'changed': float(100 * (learned.learned != learned.gold).mean()),
+            f'{classes[0]}_kept': float(100 * (happy.learned == happy.gold).mean()), f'{classes[0]}_recall': float(recall)}
+
+def sensitivity_table(runs, corpus, names, *, table=None, classes=CLASSES, reference='baseline',
+                      n_boot=2000) -> pd.DataFrame:
+    "Each finished run of `names` (sweep settings): gains over `reference`, w, labels, truth scores."
+    done = [n for n in names if finished_seeds(runs, corpus, n)]
+    gains = gains_vs_baseline(runs, corpus, done, classes=classes, reference=reference, n_boot=n_boot)
+    rows = []
+    for name in done:
+        method, changes = parse_setting(name)
+        row = dict(run=name, method=method, setting=', '.join(f'{k}={v}' for k, v in changes.items()) or 'as reported')
+        for _, g in gains[gains.method == name].iterrows():
+            row.update({f"{g.metric}_{k}": g[k] for k in ('diff', 'ci_low', 'ci_high')}, seeds=g.seeds)
+        row.update(_setting_scores(runs, corpus, name, list(classes)))
+        if table is not None and 'true_label' in table:
+            scores = correction_scores(runs, corpus, name, table)
+            row.update({k: scores.get(k, np.nan) for k in ('fix_recall', 'fix_precision', 'broken', 'AUROC_w_wrong')})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index('run') if rows else pd.DataFrame(columns=['method', 'setting'])

@@ -19,7 +19,7 @@ from .paper import PAPER_TABLE2, PAPER_QUOTED, PAPER_TABLE3, PAPER_TABLE4
 # %% auto #0
 __all__ = ['REPORT_FLOAT', 'REPORTS', 'REPORT_PARAMETERS', 'table2', 'mean_sd_cells', 'weight_table', 'label_updates',
            'save_figure', 'save_heatmap', 'model_figure', 'framework_figure', 'write_table', 'report_runs',
-           'missing_runs', 'report_templates', 'run_reports']
+           'sweep_runs', 'missing_runs', 'report_templates', 'run_reports']
 
 # %% ../nbs/13_reports.ipynb #a831538b
 def _flat(metrics, classes):
@@ -129,12 +129,19 @@ REPORT_PARAMETERS = dict(corpus='synthetic',  # synthetic, emodb, iemocap, manif
 
 def report_runs(name, corpus) -> list:
     "The (corpus, method) runs that report `name` reads beyond the Table 2 methods."
-    extra = {'learned': [(corpus, 'Lw')], 'balanced': [(balanced_corpus(corpus), m) for m in BALANCED_METHODS]}
+    extra = {'learned': [(corpus, 'Lw')], 'balanced': [(balanced_corpus(corpus), m) for m in BALANCED_METHODS],
+             'sensitivity': [(corpus, 'baseline')]}
     return extra.get(name, [])
+
+def sweep_runs(runs, corpus) -> list:
+    "The names of the sweep settings (`Lw@...`) with a finished seed in `runs`/`corpus`."
+    return sorted({p.parent.parent.name for p in (Path(runs)/corpus).glob('*@*/seed*/metrics.json')})
 
 def missing_runs(name, runs, corpus) -> list:
     "The (corpus, method) runs that report `name` reads and that have no finished seed in `runs`."
-    return [(c, m) for c, m in report_runs(name, corpus) if not finished_seeds(runs, c, m)]
+    missing = [(c, m) for c, m in report_runs(name, corpus) if not finished_seeds(runs, c, m)]
+    if name == 'sensitivity' and not sweep_runs(runs, corpus): missing.append((corpus, 'Lw@<setting>'))
+    return missing
 
 def report_templates() -> Path:
     "The folder of the report templates: nbs/reports of the sermeta checkout."
@@ -150,9 +157,10 @@ def _reports_with_runs(corpus, runs) -> list:
     names = []
     for name in REPORTS:
         if missing := missing_runs(name, runs, corpus):
+            how = (f"sermeta_sweep --corpus {corpus}" if name == 'sensitivity' else
+                   f"sermeta_reproduce --methods {','.join(m for _, m in missing)}")
             print(f"reports {corpus}: no {name} report: it reads {', '.join(f'{c}/{m}' for c, m in missing)}, "
-                  f"not finished in {runs} (train them: sermeta_reproduce --methods {','.join(m for _, m in missing)})",
-                  file=sys.stderr)
+                  f"not finished in {runs} (train them: {how})", file=sys.stderr)
         else: names.append(name)
     return names
 
