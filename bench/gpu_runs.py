@@ -11,6 +11,8 @@ on either). It also prints the dense-batch training and inference rates of the p
         --max_epochs 60 --patience 10 --runs reports/runs                                           # on the GPU machine
     python bench/gpu_runs.py train --bundle .dev/emodb.npz --seeds 0,1,3,4,5 --together --jobs 14 \
         --methods w_within_class,Lw_within_class --max_epochs 60 --patience 10 --runs reports/runs  # few methods: seeds in one grid
+    python bench/gpu_runs.py sweep --bundle .dev/emodb.npz --seeds 0 --jobs 14 \
+        --max_epochs 60 --patience 10 --runs reports/runs                                        # the sensitivity grid (sermeta_sweep)
 """
 import argparse, io, os, sys, time
 from pathlib import Path
@@ -78,6 +80,20 @@ def train(a):
         print(f"seeds {','.join(map(str, group))}: {time.perf_counter() - t0:.0f} s wall for {len(dirs)} runs; per epoch (median of {n}): "
               f"network {net:.2f} s, l/w step {lw:.2f} s, {fps:,.0f} effective frames/s per fold", flush=True)
 
+def sweep(a):
+    "Train a sweep of settings (sermeta.sweeps) from a bundle: every setting and seed in one grid."
+    from sermeta.core import CLASSES
+    from sermeta.experiment import run_grid
+    from sermeta.sweeps import SWEEPS, sweep_grid, sweep_summary
+    table, feats, corpus = load_bundle(a.bundle)
+    base = lambda seed: reproduce_config(seed=seed, **config_overrides(vars(a)))
+    grid = sweep_grid(SWEEPS[a.sweep], corpus, [int(s) for s in a.seeds.split(',')], a.runs, base)
+    t0 = time.perf_counter()
+    run_grid(table, feats, grid, classes=CLASSES, corpus=corpus, jobs=a.jobs)
+    print(f"{len(grid)} runs, {time.perf_counter() - t0:.0f} s wall", flush=True)
+    print(sweep_summary(SWEEPS[a.sweep], corpus, a.runs).round(1).to_string())
+
+
 def parser():
     "The command line of this script: `bundle` and `train` (with every Config field as a flag)."
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -91,12 +107,17 @@ def parser():
     t.add_argument('--runs', default='runs'); t.add_argument('--jobs', type=int, default=8)
     t.add_argument('--together', action='store_true', help='every seed in one grid (more folds at once; a cut-short run leaves seeds partial)')
     config_flags(t)  # every Config field: --max_epochs, --patience, --device, ...
+    w = sub.add_parser('sweep', help="train a sweep of settings (default: the sensitivity grid) from a bundle")
+    w.add_argument('--bundle', required=True); w.add_argument('--seeds', required=True, help='comma-separated, e.g. 0')
+    w.add_argument('--sweep', default='sensitivity'); w.add_argument('--runs', default='runs')
+    w.add_argument('--jobs', type=int, default=8)
+    config_flags(w)
     return ap
 
 
 def main():
     a = parser().parse_args()
-    bundle(a) if a.cmd == 'bundle' else train(a)
+    {'bundle': bundle, 'train': train, 'sweep': sweep}[a.cmd](a)
 
 
 if __name__ == '__main__':
