@@ -1,7 +1,11 @@
 "Shared test setup: the tests folder on sys.path (for `iemocap_fixture`, `tiny_data`), the tiny corpus, and the real EmoDB location."
 import sys
 from pathlib import Path
-import pytest
+import pytest, torch
+
+# the tests train tiny models in this process: one thread is fastest (two threads on a busy 2-core machine spin
+# against each other, 10-20x slower), and folds trained in worker processes set their own thread counts
+torch.set_num_threads(1)
 
 TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path: sys.path.insert(0, str(TESTS))

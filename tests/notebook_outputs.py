@@ -24,13 +24,15 @@ def _skipped(cell) -> bool:
 
 
 def execute(path) -> list:
-    "Run notebook `path` as nbdev_test does (IN_TEST=1, in its folder); the outputs of each of its cells."
+    "Run notebook `path` as nbdev_test does (IN_TEST=1, in its folder, one torch thread); each cell's outputs."
     from execnb.shell import CaptureShell
     from fastcore.xtras import working_directory
     from nbdev.process import NBProcessor
     from nbdev.frontmatter import FrontmatterProc
+    import torch
     path = Path(path).resolve()
     os.environ['IN_TEST'] = '1'
+    torch.set_num_threads(1)  # the checks' tensors are tiny: one thread is fastest, and the same on every machine
     nb = NBProcessor(path, procs=FrontmatterProc, process=True).nb
     shell = CaptureShell(path)
     with working_directory(path.parent):

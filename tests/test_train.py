@@ -378,13 +378,13 @@ def test_grid_on_local_ray_matches_local_executor(tiny, tmp_path):
 
 
 def test_gd_reproduces_the_committed_numbers(tiny, tmp_path):
-    "The default l/w update (one full-batch step) gives the numbers it gave before the other rules existed."
+    "The default l/w update (one full-batch step) gives the numbers it gave before the other rules existed (1 thread)."
     table, feats = tiny
     m = train_fold(tiny_fold(table, 1), table, feats, 'Lw', tiny_config(), tmp_path, classes=CL, progress=False)
     learned, preds = pd.read_csv(tmp_path / 'learned.csv.gz'), pd.read_csv(tmp_path / 'predictions.csv.gz')
     assert learned.groupby('gold').w.mean().round(6).to_dict() == {'anger': 1.013779, 'happiness': 1.019832,
                                                                     'neutral': 0.966478, 'sadness': 0.999911}
-    assert preds.filter(like='prob_').sum().round(6).tolist() == [3.599546, 3.821978, 4.627446, 3.95103]
+    assert preds.filter(like="prob_").sum().round(6).tolist() == [3.599546, 3.821979, 4.627446, 3.95103]
     assert (m['WA'], m['best_epoch']) == (100.0, 6)
 
 
