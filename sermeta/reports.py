@@ -119,7 +119,7 @@ def write_table(df, out_dir, name, *, markdown=None):
     with atomic_write(out/f'{name}.md') as f: f.write((markdown if markdown is not None else df).to_markdown() + '\n')
 
 # %% ../nbs/13_reports.ipynb #6dc6c377
-REPORTS = ('table1_and_model', 'table2', 'learned', 'balanced', 'claims')
+REPORTS = ('table1_and_model', 'table2', 'learned', 'balanced', 'claims', 'sensitivity')
 REPORT_PARAMETERS = dict(corpus='synthetic',  # synthetic, emodb, iemocap, manifest
                          root=None,           # the corpus folder, relative to `out`
                          runs='runs',         # the run directories, relative to `out`
@@ -166,8 +166,10 @@ def _reports_with_runs(corpus, runs) -> list:
 
 def _execute_report(name, params, out) -> Path:
     "Run template `name` with papermill in `out`; write notebooks/<name>.ipynb and html/<name>.html."
-    import papermill, nbformat
+    import logging, papermill, nbformat
     from nbconvert import HTMLExporter
+    # the templates read their parameter names from REPORT_PARAMETERS, which papermill cannot see: not a mistake
+    logging.getLogger('papermill').addFilter(lambda record: 'unknown parameter' not in record.getMessage())
     nb_path = out/'notebooks'/f'{name}.ipynb'; nb_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = nb_path.with_name(f'.{name}.running.ipynb')
     papermill.execute_notebook(str(report_templates()/f'{name}.ipynb'), str(tmp), parameters=params,
