@@ -58,7 +58,7 @@ def paired_bootstrap(a, b,            # prediction tables (utt_id, gold, pred, a
                          for metric, estimate, draws in zip(('WA', 'UA'), point, boot)}).T
 
 # %% ../nbs/16_claims.ipynb #fff03d04
-def _method_of(run) -> 'Method':
+def _method_of(run):
     "The Method a run name stands for: the method itself, or the method of a sweep setting (`Lw@...`)."
     return get_method(parse_setting(run)[0])
 

@@ -4,7 +4,6 @@
 
 # %% ../nbs/10_experiment.ipynb #66f40b17
 from __future__ import annotations
-import time
 from pathlib import Path
 from fastcore.script import store_true
 from .core import worker_pool, explain_dead_workers, console_script

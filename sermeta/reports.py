@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_reports.ipynb #3c53be87
 from __future__ import annotations
-import json, os, sys
+import os, sys
 from pathlib import Path
 import numpy as np, pandas as pd
 import matplotlib; matplotlib.use('Agg')
@@ -14,7 +14,7 @@ from .methods import get_method, TABLE2_ROWS
 from .runs import finished_seeds, read_seeds
 from .folds import BALANCED_METHODS, balanced_corpus
 from .evaluate import classification_metrics
-from .paper import PAPER_TABLE2, PAPER_QUOTED, PAPER_TABLE3, PAPER_TABLE4
+from .paper import PAPER_TABLE2, PAPER_QUOTED
 
 # %% auto #0
 __all__ = ['REPORT_FLOAT', 'REPORTS', 'REPORT_PARAMETERS', 'table2', 'mean_sd_cells', 'weight_table', 'label_updates',

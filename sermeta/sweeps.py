@@ -5,7 +5,7 @@
 # %% ../nbs/11a_sweeps.ipynb #a398a01b
 from __future__ import annotations
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import CLASSES, write_csv, console_script
