@@ -12,8 +12,8 @@ from .evaluate import label_fix_rates, classification_metrics
 from .runs import read_seeds, read_record, run_dir, parse_setting, finished_seeds
 
 # %% auto #0
-__all__ = ['paired_bootstrap', 'gains_vs_baseline', 'ambiguous_utterances', 'correction_scores', 'correction_table',
-           'disagreement', 'per_utterance', 'agreement_correlations', 'sensitivity_table']
+__all__ = ['paired_bootstrap', 'seed_metrics', 'gains_vs_baseline', 'ambiguous_utterances', 'correction_scores',
+           'correction_table', 'disagreement', 'per_utterance', 'agreement_correlations', 'sensitivity_table']
 
 # %% ../nbs/16_claims.ipynb #e2a53575
 def _correctness(preds, utt_ids, seeds) -> np.ndarray:
@@ -67,7 +67,7 @@ def _verdict(claim, lo, hi):
     if lo <= 0 <= hi: return 'inside the noise'
     return 'confirmed' if (lo > 0) == (claim > 0) else 'contradicted'
 
-def _seed_metrics(preds, classes) -> pd.DataFrame:
+def seed_metrics(preds, classes) -> pd.DataFrame:
     "WA and UA of each seed's pooled predictions (rows: seeds)."
     by_seed = {}
     for seed, seed_preds in preds.groupby('seed'):
@@ -89,7 +89,7 @@ def gains_vs_baseline(runs, corpus, methods, *, classes=CLASSES, reference='base
                              f"train the same --seeds for both")
         preds, common_ref = preds[preds.seed.isin(common)], ref_preds[ref_preds.seed.isin(common)]
         ci = paired_bootstrap(preds, common_ref, classes, n_boot=n_boot, seed=seed)
-        by_seed = _seed_metrics(preds, classes) - _seed_metrics(common_ref, classes)
+        by_seed = seed_metrics(preds, classes) - seed_metrics(common_ref, classes)
         for k in ('WA', 'UA'):
             paper = _method_of(m)
             claim = PAPER_TABLE2[k].get(paper.name, np.nan) - PAPER_TABLE2[k][reference] if paper.in_paper else np.nan

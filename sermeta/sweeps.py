@@ -7,17 +7,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-import numpy as np, pandas as pd
+import pandas as pd
 from .core import CLASSES, write_csv, console_script
 from .corpora import load_corpus
 from .features import extract_features
 from .methods import get_method
 from .runs import Config, run_dir, config_flags, config_overrides, finished_seeds, read_seeds, setting_name
-from .evaluate import classification_metrics
 from .experiment import run_grid
 from .train import NonFiniteLoss
 from .reproduce import reproduce_config, default_jobs, prepare_corpus
-from .claims import correction_scores
+from .claims import correction_scores, seed_metrics
 
 # %% auto #0
 __all__ = ['SENSITIVITY', 'SWEEPS', 'Sweep', 'sweep_grid', 'sweep_summary', 'run_sweep', 'sweep_cli', 'noise_sweep']
@@ -56,9 +55,7 @@ def sweep_summary(sweep, corpus, runs) -> pd.DataFrame:
     for name in [setting_name(m, s) for m in sweep.methods for s in sweep.settings]:
         if not finished_seeds(runs, corpus, name): continue
         preds, _, seeds = read_seeds(runs, corpus, name)
-        scores = [classification_metrics(part.gold, part.pred, CLASSES) for _, part in preds.groupby('seed')]
-        rows.append(dict(run=name, WA=np.mean([score['WA'] for score in scores]),
-                         UA=np.mean([score['UA'] for score in scores]), seeds=len(seeds)))
+        rows.append(dict(run=name, **seed_metrics(preds, CLASSES).mean(), seeds=len(seeds)))
     return pd.DataFrame(rows, columns=['run', 'WA', 'UA', 'seeds']).set_index('run')
 
 # %% ../nbs/11a_sweeps.ipynb #45b8e29c
