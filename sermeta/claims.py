@@ -59,7 +59,7 @@ def paired_bootstrap(a, b,            # prediction tables (utt_id, gold, pred, a
 
 # %% ../nbs/16_claims.ipynb #fff03d04
 def _method_of(run):
-    "The Method a run name stands for: the method itself, or the method of a sweep setting (`Lw@...`)."
+    "The Method a run name stands for: itself, or the method of a sweep setting (`Lw@...`)."
     return get_method(parse_setting(run)[0])
 
 def _verdict(claim, lo, hi):
@@ -202,11 +202,13 @@ def _setting_scores(runs, corpus, name, classes) -> dict:
     means = learned.groupby('gold').w.mean().reindex(list(classes))
     paper = PAPER_TABLE3.loc['learned'].reindex(list(classes))
     happy = learned[learned.gold == classes[0]]
-    recall = np.mean([classification_metrics(p.gold, p.pred, classes)[classes[0]]['recall'] for _, p in preds.groupby('seed')])
+    recall = np.mean([classification_metrics(p.gold, p.pred, classes)[classes[0]]['recall']
+                      for _, p in preds.groupby('seed')])
     return {**{f'w_{c}': float(means[c]) for c in classes},
             'table3_distance': float(np.sqrt(((means - paper) ** 2).mean())),
             'changed': float(100 * (learned.learned != learned.gold).mean()),
-            f'{classes[0]}_kept': float(100 * (happy.learned == happy.gold).mean()), f'{classes[0]}_recall': float(recall)}
+            f'{classes[0]}_kept': float(100 * (happy.learned == happy.gold).mean()),
+            f'{classes[0]}_recall': float(recall)}
 
 def sensitivity_table(runs, corpus, names, *, table=None, classes=CLASSES, reference='baseline',
                       n_boot=2000) -> pd.DataFrame:

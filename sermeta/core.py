@@ -4,11 +4,12 @@
 
 # %% ../nbs/00_core.ipynb #a3faffd9
 from __future__ import annotations
-import argparse, contextlib, dataclasses, functools, inspect, json, os, sys, tempfile
+import argparse, contextlib, dataclasses, functools, hashlib, inspect, json, os, socket, sys, tempfile, time, warnings
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['CLASSES', 'atomic_write', 'write_json', 'write_csv', 'settings_record', 'worker_pool', 'explain_dead_workers',
+__all__ = ['CLASSES', 'atomic_write', 'write_json', 'write_csv', 'file_digest', 'write_digests', 'read_digests', 'damaged_files',
+           'FolderBusy', 'make_folder', 'folder_lock', 'settings_record', 'worker_pool', 'explain_dead_workers',
            'console_script']
 
 # %% ../nbs/00_core.ipynb #111510fd
@@ -40,6 +41,80 @@ def write_json(obj, path):
 def write_csv(df, path, **kwargs):
     "Write the DataFrame `df` as CSV to `path`, atomically."
     with atomic_write(path, newline='') as f: df.to_csv(f, **kwargs)
+
+# %% ../nbs/00_core.ipynb #695bbf2f
+def file_digest(path) -> str:
+    "The SHA-256 of the bytes of `path`, in hex."
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+def write_digests(path, folder, names):
+    "Write the SHA-256 of `folder`'s files `names` to `path` as `sha256sum` does, atomically."
+    lines = [f'{file_digest(Path(folder)/name)}  {name}\n' for name in names]
+    with atomic_write(path) as f: f.writelines(lines)
+
+def read_digests(path) -> dict:
+    "`{name: digest}` of a file written by `write_digests`; empty for a marker that lists none."
+    pairs = [line.split('  ', 1) for line in Path(path).read_text().splitlines() if line.strip()]
+    return {name: digest for digest, name in pairs if len(digest) == 64} if all(len(p) == 2 for p in pairs) else {}
+
+def damaged_files(folder, digests) -> list:
+    "What is wrong with the files `digests` lists in `folder`: one line per missing or changed file."
+    problems = []
+    for name, digest in digests.items():
+        path = Path(folder)/name
+        if not path.is_file(): problems.append(f'{path}: missing')
+        elif file_digest(path) != digest: problems.append(f'{path}: its content changed since it was written')
+    return problems
+
+# %% ../nbs/00_core.ipynb #46869d96
+class FolderBusy(RuntimeError):
+    "Another process holds a folder's lock."
+
+_HELD = {}  # resolved folder -> [its open lock file, how many blocks of this process hold it]
+
+def _owner() -> str:
+    "Who this process is, for another process's refusal message."
+    command = ' '.join([Path(sys.argv[0]).name] + sys.argv[1:])[:300] if sys.argv and sys.argv[0] else 'python'
+    return f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}: {command}"
+
+def _take_lock(folder, what):
+    "`folder`'s `.lock` file, open and locked; FolderBusy if another holds it; None if unlockable."
+    import fcntl
+    f = open(folder/'.lock', 'a+')
+    try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0); owner = f.read().strip() or 'another process'; f.close()
+        raise FolderBusy(f"{folder}: {what} is in use by {owner}. Wait for it to finish, or stop it "
+                         "(it resumes where it stopped); a second run here would train the same folds") from None
+    except OSError as e:
+        warnings.warn(f"{folder}: cannot lock this folder ({e.strerror}); make sure no other sermeta writes to it")
+        f.close(); return None
+    f.truncate(0); f.write(_owner() + '\n'); f.flush()
+    return f
+
+def make_folder(folder, what='the output folder') -> Path:
+    "Create `folder` and its parents; if it cannot be, an error naming the file in the way, or why."
+    folder = Path(folder)
+    try: folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        blocker = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), None)
+        why = f'{blocker} is a file, not a folder' if blocker else e.strerror
+        raise NotADirectoryError(f"{folder}: cannot create {what} ({why}); choose another --out") from None
+    if not os.access(folder, os.W_OK): raise PermissionError(f"{folder}: {what} is not writable; choose another --out")
+    return folder
+
+@contextlib.contextmanager
+def folder_lock(folder, what='this folder'):
+    "Hold `folder`'s exclusive lock for the block (made if missing); FolderBusy if another has it."
+    folder = make_folder(Path(folder).resolve(), what)
+    if folder not in _HELD: _HELD[folder] = [_take_lock(folder, what), 0]
+    _HELD[folder][1] += 1
+    try: yield folder
+    finally:
+        _HELD[folder][1] -= 1
+        if not _HELD[folder][1]:
+            f = _HELD.pop(folder)[0]
+            if f: f.close()  # closing the file ends the lock
 
 # %% ../nbs/00_core.ipynb #1ac46bce
 def settings_record(obj) -> dict:
@@ -98,6 +173,7 @@ def console_script(func=None, *, more_flags=None):
         if args or kwargs: return func(*args, **kwargs)
         prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else func.__name__
         flags = vars(parser(prog).parse_args())
+        warnings.formatwarning = lambda message, *_, **__: f'{prog}: warning: {message}\n'
         try: return func(**flags)
         except KeyboardInterrupt: sys.exit(f'{prog}: interrupted; run the same command again to resume')
         except Exception as e:

@@ -255,6 +255,42 @@ def load_emodb(root,                    # folder with wav/ and erkennung.txt
                          f"{df.utt_id[df.recognition.isna()].tolist()[:3]}")
     return _check_nonempty(df.reset_index(drop=True), classes, 'emodb')
 
+# %% ../nbs/01_corpora.ipynb #c6257d4a
+def _cell_error(df, csv, column, bad, what) -> ValueError:
+    "The error for the rows `bad` of `column`: file, line and column of the first one, and how many."
+    row = bad[bad].index[0]  # the index is the CSV row: line = row + 2 (after the header)
+    return ValueError(f"{csv}, line {row + 2}, column {column}: {what} (found {str(df.at[row, column])!r}; "
+                      f"{int(bad.sum())} row(s) like it)")
+
+def _check_cells(df, csv) -> pd.DataFrame:
+    "The manifest with path, speaker and label stripped; an error for no row or an empty cell."
+    if not len(df): raise ValueError(f"{csv}: the manifest has a header and no rows; add one row per utterance")
+    for column in ('path', 'speaker', 'label'):
+        text = df[column].fillna('').astype(str).str.strip()
+        if (text == '').any():
+            raise _cell_error(df, csv, column, text == '', 'empty; every row needs path, speaker, label')
+        df[column] = text
+    return df
+
+def _check_votes(df, csv, classes) -> pd.DataFrame:
+    "The manifest's vote columns as numbers, one per kept class, >= 0, at least one vote a row."
+    columns = [c for c in df.columns if c.startswith('vote_')]
+    if not columns: return df
+    missing = [f'vote_{c}' for c in classes if f'vote_{c}' not in columns]
+    if missing: raise ValueError(f"{csv}: vote column(s) {missing} missing beside {columns}; "
+                                 "give a vote_<class> column for every class kept, or none")
+    for column in columns:
+        counts = pd.to_numeric(df[column], errors='coerce')
+        bad = counts.isna() | (counts < 0) | (counts == float('inf'))
+        if bad.any(): raise _cell_error(df, csv, column, bad, 'not a vote count; votes are numbers >= 0')
+        df[column] = counts
+    total, kept = df[columns].sum(axis=1), df[[f'vote_{c}' for c in classes]].sum(axis=1)
+    if (total == 0).any(): raise _cell_error(df, csv, columns[0], total == 0, 'no vote in any vote_ column of this row')
+    if (kept == 0).any():
+        warnings.warn(f"{csv}: {int((kept == 0).sum())} row(s) have votes only for classes not kept, e.g. line "
+                      f"{(kept == 0).idxmax() + 2}; methods that learn from votes give them no target")
+    return df
+
 # %% ../nbs/01_corpora.ipynb #601d6556
 def load_manifest(root,                 # the manifest CSV (or a folder holding manifest.csv)
                   *, classes=None,      # class names to keep; default: every label, sorted
@@ -268,17 +304,15 @@ def load_manifest(root,                 # the manifest CSV (or a folder holding 
     df = pd.read_csv(csv, dtype={'speaker': str, 'session': str, 'utt_id': str, 'label': str, 'path': str})
     missing = [c for c in ('path', 'speaker', 'label') if c not in df.columns]
     if missing: raise ValueError(f"{csv}: missing column(s) {missing}; a manifest needs path, speaker, label")
-    empty = df[['path', 'speaker', 'label']].isna().any(axis=1)
-    if empty.any():
-        raise ValueError(f"{csv}: empty cells in path/speaker/label, e.g. line {int(empty.idxmax()) + 2}")
+    df = _check_cells(df, csv)
     classes = _check_classes(classes if classes is not None else 'all', sorted(df.label.unique()), 'manifest')
     df['path'] = [str(p if Path(p).is_absolute() else (csv.parent/p)) for p in df.path]
     if 'utt_id' not in df: df['utt_id'] = [Path(p).stem for p in df.path]
     if 'session' not in df: df['session'] = df.speaker
     dup = df.utt_id[df.utt_id.duplicated()]
     if len(dup): raise ValueError(f"{csv}: utterance id {dup.iloc[0]!r} repeats; add a unique utt_id column")
-    df = df.rename(columns={c: 'votes_' + c[5:] for c in df.columns if c.startswith('vote_')})
-    df = df[df.label.isin(classes)].reset_index(drop=True)
+    df = _check_votes(df[df.label.isin(classes)].copy(), csv, classes)
+    df = df.rename(columns={c: 'votes_' + c[5:] for c in df.columns if c.startswith('vote_')}).reset_index(drop=True)
     df = _resolve_missing(df, missing_audio, 'manifest')
     first = ['utt_id', 'speaker', 'session', 'path', 'label']
     return _check_nonempty(df[first + [c for c in df.columns if c not in first]], classes, 'manifest')

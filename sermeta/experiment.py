@@ -4,10 +4,11 @@
 
 # %% ../nbs/10_experiment.ipynb #66f40b17
 from __future__ import annotations
+import contextlib
 from pathlib import Path
 from fastcore.script import store_true
-from .core import worker_pool, explain_dead_workers, console_script
-from .runs import Config, run_dir, start_run, pool_run, config_flags, config_overrides
+from .core import worker_pool, explain_dead_workers, console_script, folder_lock
+from .runs import Config, run_dir, start_run, pool_run, config_flags, config_overrides, fold_finished
 from .corpora import load_corpus, parse_classes, class_order
 from .features import extract_features
 from .folds import make_folds
@@ -121,13 +122,19 @@ def run_grid(table, features, runs,   # runs: list of (method, Config, run direc
              progress=True) -> list:
     "Train every fold of every run through an executor and pool each run; returns their metrics."
     if executor not in ('local', 'ray'): raise ValueError(f"unknown executor {executor!r}; use 'local' or 'ray'")
+    with contextlib.ExitStack() as held:  # one process at a time trains a run directory
+        for _, _, out in runs: held.enter_context(folder_lock(out, 'this run directory'))
+        return _train_and_pool(table, features, runs, classes, folds, corpus, jobs, executor, progress)
+
+def _train_and_pool(table, features, runs, classes, folds, corpus, jobs, executor, progress) -> list:
+    "`run_grid`'s work, under its locks: every unfinished fold trained, every run pooled."
     all_folds = make_folds(table, classes=classes)
     chosen = parse_folds(folds, len(all_folds))
     tasks = []
     for method, config, out in runs:
         method, out = get_method(method), Path(out)
         start_run(out, dict(config=config.to_dict(), method=method.to_dict(), corpus=corpus, classes=list(classes)))
-        unfinished = [i for i in chosen if not (out/f'fold{i}'/'done').is_file()]
+        unfinished = [i for i in chosen if not fold_finished(out/f'fold{i}')]
         tasks += [(all_folds[i], method, config, out/f'fold{i}', list(classes)) for i in unfinished]
     tasks = order_tasks(tasks)
     if executor == 'ray': _run_ray(tasks, table, features, _threads_per_job(jobs), progress)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_features.ipynb #403b9411
 from __future__ import annotations
-import hashlib, json, os, tempfile, time, warnings
+import hashlib, io, json, math, os, tempfile, time, warnings, zlib
 from functools import lru_cache
 from pathlib import Path
 import numpy as np, pandas as pd, soundfile as sf
@@ -103,11 +103,45 @@ def _extract_file(path):
     return key, extract_signal(x, path), notes
 
 # %% ../nbs/03_features.ipynb #6fc9b65e
-def _load_index(cache):
-    "The cache's index, path -> [size, mtime_ns, key]; empty when it is missing or unreadable."
-    try: return json.loads((Path(cache)/'index.json').read_text())
-    except (FileNotFoundError, ValueError): return {}
+def _entry_digest(data: bytes) -> str: return f'{zlib.crc32(data):08x}'
 
+def _load_index(cache):
+    "The cache's index, path -> [size, mtime_ns, key, digest]; {} (warned if damaged) if unusable."
+    path = Path(cache)/'index.json'
+    try: index = json.loads(path.read_text())
+    except FileNotFoundError: return {}
+    except (ValueError, OSError): index = None
+    if isinstance(index, dict) and all(isinstance(v, list) and len(v) >= 3 for v in index.values()): return index
+    warnings.warn(f"{path}: damaged feature-cache index; it is rebuilt (cached entries are found again by content)")
+    return {}
+
+def _parse_npy(data: bytes) -> np.ndarray:
+    "The array stored in .npy bytes `data` (numpy's own header parser; one copy of the values)."
+    stream = io.BytesIO(data)
+    version = np.lib.format.read_magic(stream)
+    header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran_order, dtype = header(stream)
+    if dtype.hasobject: raise ValueError(f'unexpected {dtype} array')
+    values = np.frombuffer(data, dtype, count=math.prod(shape), offset=stream.tell())
+    return values.reshape(shape, order='F' if fortran_order else 'C').copy(order='K')
+
+def _read_entry(npy, digest=None) -> tuple:
+    "(features, digest) of the cache entry `npy`, or (None, why it cannot be used)."
+    try: data = Path(npy).read_bytes()
+    except OSError as e: return None, f'it cannot be read: {e.strerror}'
+    if digest is not None and _entry_digest(data) != digest:
+        return None, 'its checksum differs from the one recorded when it was written'
+    if not data.startswith(b'\x93NUMPY'): return None, 'it does not start with the .npy header'
+    try: y = _parse_npy(data)
+    except (ValueError, EOFError, OSError) as e:
+        return None, f'it is cut short or malformed: {str(e).splitlines()[0][:80]}'
+    if y.dtype != np.float32 or y.ndim != 2 or y.shape[1] != len(feature_names()) or not len(y):
+        return None, f'it holds a {y.dtype} array of shape {y.shape}, not (frames, {len(feature_names())}) float32'
+    if digest is None and not np.isfinite(y).all(): return None, 'it holds NaN or infinite values'
+    return y, _entry_digest(data)
+
+
+# %% ../nbs/03_features.ipynb #267d2629
 def _run_pool(paths, n_jobs, on_result, on_error):
     "Call `_extract_file` on every path in `n_jobs` processes, reporting each result or error."
     if n_jobs == 1:
@@ -122,21 +156,39 @@ def _run_pool(paths, n_jobs, on_result, on_error):
             try: on_result(futs[f], f.result())
             except ValueError as e: on_error(futs[f], e)
 
+def _stat(real_path, path, utt) -> list:
+    "[size, mtime_ns] of the audio at `real_path`; a clear error if it is missing."
+    try: st = os.stat(real_path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: audio of utterance {utt} is missing; "
+                                "restore it or drop the utterance") from None
+    return [st.st_size, st.st_mtime_ns]
+
+def _cached_entry(real_path, stat, cache, index):
+    "The index row of `real_path`'s cache entry (found by content if the index lacks it), or None."
+    hit = index.get(real_path)
+    if hit and hit[:2] == stat and _npy(cache, hit[2]).is_file(): return hit
+    key = _file_key(real_path)  # unknown or changed path: the content may still be cached
+    if not _npy(cache, key).is_file(): return None
+    index[real_path] = stat + [key]
+    return index[real_path]
+
 def _read_cached(table, cache, index):
     "The cached features of `table`, the files still to extract, and whether `index` changed."
     out, todo, changed = {}, {}, False
     for utt, path in zip(table['utt_id'], table['path']):
         real_path = str(Path(path).resolve())
-        try: st = os.stat(real_path)
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{path}: audio of utterance {utt} is missing; "
-                                    "restore it or drop the utterance") from None
-        stat, hit = [st.st_size, st.st_mtime_ns], index.get(real_path)
-        if not (hit and hit[:2] == stat and _npy(cache, hit[2]).is_file()):
-            key = _file_key(real_path)  # unknown or changed path: the content may still be cached
-            if not _npy(cache, key).is_file(): todo.setdefault(real_path, [str(path)]).append(utt); continue
-            index[real_path], changed = stat + [key], True
-        out[utt] = np.load(_npy(cache, index[real_path][2]))
+        stat = _stat(real_path, path, utt)
+        row = _cached_entry(real_path, stat, cache, index)
+        y, note = _read_entry(_npy(cache, row[2]), row[3] if len(row) > 3 else None) if row else (None, None)
+        if y is None:
+            if row:
+                warnings.warn(f"{_npy(cache, row[2])}: damaged feature-cache entry of {path} ({note}); "
+                              "it is deleted and extracted again")
+                _npy(cache, row[2]).unlink(missing_ok=True); del index[real_path]; changed = True
+            todo.setdefault(real_path, [str(path)]).append(utt); continue
+        if row[3:] != [note]: index[real_path], changed = row[:3] + [note], True
+        out[utt] = y
     return out, todo, changed
 
 def _extract_missing(todo, cache, index, out, n_jobs, progress) -> list:
@@ -146,11 +198,13 @@ def _extract_missing(todo, cache, index, out, n_jobs, progress) -> list:
     def _store(given_path, res):
         key, y, notes = res
         for n in notes: warnings.warn(n)
-        npy = _npy(cache, key)
+        npy, data = _npy(cache, key), io.BytesIO()
+        np.save(data, y)
         if not npy.is_file():
-            with atomic_write(npy, 'wb') as f: np.save(f, y)
+            with atomic_write(npy, 'wb') as f: f.write(data.getvalue())
         for u in todo[real_paths[given_path]][1:]: out[u] = y
-        st = os.stat(given_path); index[real_paths[given_path]] = [st.st_size, st.st_mtime_ns, key]
+        st = os.stat(given_path)
+        index[real_paths[given_path]] = [st.st_size, st.st_mtime_ns, key, _entry_digest(data.getvalue())]
         bar.update()
     def _fail(given_path, e): errors.append(str(e)); bar.update()
     real_paths = {v[0]: k for k, v in todo.items()}  # messages name the path as the table gives it

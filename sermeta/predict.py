@@ -8,7 +8,7 @@ import random
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from fastcore.script import Param
-from .core import CLASSES, atomic_write, write_csv, console_script
+from .core import CLASSES, atomic_write, write_csv, console_script, folder_lock
 from .features import read_audio, extract_signal, feature_names
 from .folds import Fold, Normaliser, fold_normaliser
 from .methods import get_method
@@ -34,7 +34,8 @@ def train_final(table,              # the utterance table
     n_valid = max(1, int(len(ids) * valid_share))
     fold = Fold(0, 'none', ('random',), tuple(ids[n_valid:]), tuple(ids[:n_valid]), tuple(ids[:n_valid]))
     work = out.with_name(out.stem + '_training')
-    train_fold(fold, table, features, method, config, work, classes=classes, progress=progress)
+    with folder_lock(work, 'this training folder'):
+        train_fold(fold, table, features, method, config, work, classes=classes, progress=progress)
     best = read_checkpoint(work/'checkpoint.pt')['progress']['best']
     norm = fold_normaliser(fold, features)
     state = dict(format=MODEL_FORMAT, model={k: v.cpu() for k, v in best['model'].items()},

@@ -8,7 +8,7 @@ import json, time
 from pathlib import Path
 import numpy as np, pandas as pd
 from .meta import initial_weights
-from .runs import write_fold_results
+from .runs import write_fold_results, fold_finished
 from .features import utterance_functionals
 
 # %% auto #0
@@ -59,7 +59,7 @@ def svm_fold(fold,              # a folds.Fold
     out, classes = Path(out_dir), list(classes)
     n_classes = len(classes)
     out.mkdir(parents=True, exist_ok=True)
-    if (out/'done').is_file(): return json.loads((out/'metrics.json').read_text())
+    if fold_finished(out): return json.loads((out/'metrics.json').read_text())
     t0 = time.perf_counter()
     label = table.set_index('utt_id')['label']
     parts = (('train', fold.train_ids), ('valid', fold.valid_ids), ('test', fold.test_ids))

@@ -4,17 +4,18 @@
 
 # %% ../nbs/07a_runs.ipynb #143fc00d
 from __future__ import annotations
-import gzip, io, json, re
+import gzip, io, json, os, re, warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
 import pandas as pd, torch
-from .core import atomic_write, write_json, settings_record
+from .core import atomic_write, write_json, settings_record, write_digests, read_digests, damaged_files
 from .evaluate import classification_metrics, pooled_metrics
 
 # %% auto #0
-__all__ = ['LW_OPTIMIZERS', 'LW_RESCALES', 'Config', 'resolve_device', 'config_flags', 'config_overrides', 'run_dir', 'start_run',
-           'setting_name', 'parse_setting', 'record_path', 'write_record', 'read_record', 'compress_records',
-           'write_fold_results', 'pool_run', 'read_run', 'finished_seeds', 'read_seeds']
+__all__ = ['LW_OPTIMIZERS', 'LW_RESCALES', 'FOLD_FILES', 'Config', 'resolve_device', 'config_flags', 'config_overrides',
+           'run_dir', 'start_run', 'setting_name', 'parse_setting', 'record_path', 'write_record', 'read_record',
+           'compress_records', 'write_fold_results', 'fold_problems', 'fold_finished', 'pool_run', 'read_run',
+           'finished_seeds', 'read_seeds']
 
 # %% ../nbs/07a_runs.ipynb #6e3a54f7
 LW_OPTIMIZERS = ('gd', 'sgd', 'adam')
@@ -178,6 +179,8 @@ def compress_records(root, progress=True) -> int:
     return len(paths)
 
 # %% ../nbs/07a_runs.ipynb #58cb3e14
+FOLD_FILES = ('predictions.csv.gz', 'learned.csv.gz', 'history.csv.gz', 'metrics.json')  # sealed by `done`
+
 def write_fold_results(out, fold, classes, *,
                        test_ids, test_gold,     # test utterances and their gold class names
                        probs,                   # (N_test, C) class probabilities; the prediction is their argmax
@@ -200,14 +203,45 @@ def write_fold_results(out, fold, classes, *,
     write_record(learned, out, 'learned')
     write_record(history, out, 'history')
     write_json(metrics, out/'metrics.json')
-    with atomic_write(out/'done') as f: f.write('done\n')
+    write_digests(out/'done', out, FOLD_FILES)
+    (out/'done.damaged').unlink(missing_ok=True)  # left by `fold_finished` when an earlier result was damaged
     return metrics
+
+# %% ../nbs/07a_runs.ipynb #508e1f77
+def _unreadable(folder) -> list:
+    "The problems of a fold sealed without digests, found by reading each of its files whole."
+    problems = []
+    for name in ('predictions', 'learned', 'history'):
+        try: read_record(folder, name)
+        except Exception as e: problems.append(f'{record_path(folder, name)}: cannot be read ({type(e).__name__})')
+    try: json.loads((Path(folder)/'metrics.json').read_text())['fold']
+    except Exception as e: problems.append(f"{Path(folder)/'metrics.json'}: cannot be read ({type(e).__name__})")
+    return problems
+
+def fold_problems(folder) -> list:
+    "What is wrong with finished fold `folder`'s files, a line each ([]: intact or unfinished)."
+    done = Path(folder)/'done'
+    if not done.is_file(): return []
+    try: digests = read_digests(done)
+    except (OSError, UnicodeDecodeError): digests = {}
+    return damaged_files(folder, digests) if digests else _unreadable(folder)
+
+def fold_finished(folder) -> bool:
+    "Whether fold `folder` is finished, its files intact; a damaged fold is named once, unsealed."
+    done = Path(folder)/'done'
+    if not done.is_file(): return False
+    problems = fold_problems(folder)
+    for problem in problems:
+        warnings.warn(f"{problem}; fold {folder} counts as unfinished and is made again "
+                      "(from its checkpoint where one is kept)", stacklevel=2)
+    if problems: os.replace(done, done.with_name('done.damaged'))  # what it sealed stays readable
+    return not problems
 
 # %% ../nbs/07a_runs.ipynb #86742b01
 def pool_run(out, classes) -> dict:
     "Pool a run directory's finished folds into its predictions, learned and metrics.json files."
     out = Path(out)
-    done = sorted(path.parent for path in out.glob('fold*/done'))
+    done = [folder for folder in sorted(out.glob('fold*')) if fold_finished(folder)]
     if not done: raise FileNotFoundError(f"{out}: no finished fold; train it with `sermeta_train`")
     preds = pd.concat([read_record(folder, 'predictions') for folder in done], ignore_index=True)
     learned = pd.concat([read_record(folder, 'learned') for folder in done], ignore_index=True)
@@ -218,14 +252,36 @@ def pool_run(out, classes) -> dict:
     return metrics
 
 # %% ../nbs/07a_runs.ipynb #1dd7b2a1
+def _make_it(runs, corpus, method, seed) -> str:
+    "The commands that make (or finish) a run."
+    return (f"make it with `sermeta_reproduce --corpus {corpus.removesuffix('_balanced')}` "
+            f"or `sermeta_train --corpus {corpus} --method {method} --seed {seed} --out {runs}`")
+
+def _read_pooled(folder):
+    "(predictions, learned) of a pooled run directory, its metrics.json checked to parse."
+    json.loads((folder/'metrics.json').read_text())
+    return read_record(folder, 'predictions'), read_record(folder, 'learned')
+
+def _pool_again(folder, why, make_it):
+    "Pool `folder` again from its folds after its pooled files failed to read (`why`)."
+    unfinished = [f.name for f in sorted(folder.glob('fold*')) if not fold_finished(f)]
+    if unfinished: raise ValueError(f"{folder}: its pooled results cannot be read ({why}) and fold(s) {unfinished} "
+                                    f"are damaged or unfinished; {make_it} (it makes only what is missing)")
+    warnings.warn(f"{folder}: its pooled results cannot be read ({why}); pooled again from its folds", stacklevel=3)
+    try: classes = json.loads((folder/'config.json').read_text())['classes']
+    except Exception: raise ValueError(f"{folder/'config.json'}: cannot be read; {make_it}") from None
+    pool_run(folder, classes)
+
 def read_run(runs, corpus, method, seed):
     "(predictions, learned) of a finished run directory; a clear error if it is missing."
     folder = run_dir(runs, corpus, method, seed)
     if not (folder/'metrics.json').is_file():
         raise FileNotFoundError(f"{folder}: no finished run of {method} (seed {seed}) on {corpus}; "
-                                f"make it with `sermeta_reproduce --corpus {corpus.removesuffix('_balanced')}` "
-                                f"or `sermeta_train --corpus {corpus} --method {method} --seed {seed} --out {runs}`")
-    return read_record(folder, 'predictions'), read_record(folder, 'learned')
+                                + _make_it(runs, corpus, method, seed))
+    try: return _read_pooled(folder)
+    except Exception as e:
+        _pool_again(folder, f'{type(e).__name__}: {str(e)[:120]}', _make_it(runs, corpus, method, seed))
+    return _read_pooled(folder)
 
 def finished_seeds(runs, corpus, method) -> list:
     "Seeds with a finished run of `method` on `corpus`."

@@ -4,13 +4,13 @@
 
 # %% ../nbs/08_train.ipynb #c82ea6b0
 from __future__ import annotations
-import copy, json, math, os, time, warnings
+import copy, json, math, time, warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from tqdm.auto import tqdm
-from .core import atomic_write
-from .runs import Config, resolve_device, write_fold_results, write_record, read_record
+from .core import atomic_write, make_folder
+from .runs import Config, resolve_device, write_fold_results, write_record, read_record, fold_finished
 from .folds import fold_normaliser
 from .model import EmotionClassifier, class_log_probs
 from .meta import LabelWeightState
@@ -385,12 +385,7 @@ def _output_folder(out_dir, method) -> Path:
         raise ValueError(f"train_fold trains the BLSTM; method {method.name!r} is a {method.model!r} model: run it "
                          "with sermeta_train or sermeta.experiment.run_method, which pick its trainer "
                          "(it makes no --final model file)")
-    out = Path(out_dir)
-    try: out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise PermissionError(f"{out}: cannot create the output folder ({e.strerror}); choose another --out") from None
-    if not os.access(out, os.W_OK): raise PermissionError(f"{out}: output folder is not writable; choose another --out")
-    return out
+    return make_folder(out_dir)
 
 # %% ../nbs/08_train.ipynb #89ccd770
 def _finish_fold(fold, training, w_init, sets, config, classes, out) -> dict:
@@ -419,7 +414,7 @@ def train_fold(fold,               # a folds.Fold
     "Train and test one fold; write checkpoint.pt, its records (`write_fold_results`) and done."
     method, classes = get_method(method), list(classes)
     out = _output_folder(out_dir, method)
-    if (out/'done').is_file(): return json.loads((out/'metrics.json').read_text())
+    if fold_finished(out): return json.loads((out/'metrics.json').read_text())
     sets = _fold_sets(fold, table, features, method, classes, config, out)
     training, phases = start_training(config, method, fold, sets.train, len(classes)), training_phases(method)
     w_init = training.lw.weights.clone()

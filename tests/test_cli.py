@@ -48,6 +48,9 @@ def bad_inputs(tmp_path_factory):
     pd.DataFrame({'path': ['u0.wav', 'u1.wav', 'u2.wav'], 'speaker': ['a', 'b', 'c']}).to_csv(d/'no_label.csv', index=False)
     pd.DataFrame({'path': ['u0.wav', 'u1.wav', 'u2.wav'], 'speaker': ['a', 'b', 'c'], 'label': ['anger', 'neutral', 'anger']}
                  ).to_csv(d/'manifest.csv', index=False)
+    good = pd.read_csv(d/'manifest.csv')
+    good.assign(vote_anger=['2', 'two', '1'], vote_neutral=[0, 3, 1]).to_csv(d/'text_votes.csv', index=False)
+    good.head(0).to_csv(d/'no_rows.csv', index=False)
     (d/'model.pt').write_bytes(b'not a model')
     return d
 
@@ -62,6 +65,11 @@ CASES = [  # script, arguments ({d}: the folder of bad inputs), what the message
     ('sermeta_predict', ['{d}/model.pt', '{d}/u0.wav'], 'not a sermeta model file'),
     ('sermeta_reproduce', ['--corpus', 'emodb', '--root', '{d}/nowhere'], 'not an EmoDB folder'),
     ('sermeta_synth', ['{d}/model.pt/corpus', '--scale', '0.01'], 'Not a directory'),
+    ('sermeta_train', ['--corpus', 'manifest', '--root', '{d}/text_votes.csv'],
+     "text_votes.csv, line 3, column vote_anger: not a vote count; votes are numbers >= 0 (found 'two'"),
+    ('sermeta_features', ['--corpus', 'manifest', '--root', '{d}/no_rows.csv'], 'the manifest has a header and no rows'),
+    ('sermeta_train', ['--corpus', 'manifest', '--root', '{d}/manifest.csv', '--out', '{d}/model.pt', '--max_epochs', '1'],
+     'model.pt/manifest/baseline/seed0: cannot create this run directory (')
 ]
 
 
