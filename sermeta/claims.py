@@ -5,11 +5,12 @@
 # %% ../nbs/16_claims.ipynb #4ddd8881
 from __future__ import annotations
 import numpy as np, pandas as pd
-from .core import CLASSES
+from .core import CLASSES, reference_label, REFERENCE_LABELS
 from .methods import get_method
 from .paper import PAPER_TABLE2, PAPER_TABLE3
 from .evaluate import label_fix_rates, classification_metrics
 from .runs import read_seeds, read_record, run_dir, parse_setting, finished_seeds
+
 
 # %% auto #0
 __all__ = ['paired_bootstrap', 'seed_metrics', 'gains_vs_baseline', 'ambiguous_utterances', 'correction_scores',
@@ -121,10 +122,11 @@ def ambiguous_utterances(table) -> pd.Series:
     return pd.Series((votes.to_numpy() > 0).sum(1) > 1, index=table.utt_id)
 
 def correction_scores(runs, corpus, method, table) -> dict:
-    "Fix rates, broken labels and AUROCs of a finished run, scored against `table`'s true_label."
-    if 'true_label' not in table:
-        raise ValueError(f"{corpus}: no true_label column; label correction can only be scored on the synthetic corpus")
-    truth = table.set_index('utt_id').true_label
+    "Fix rates, broken labels and AUROCs of a run, scored against `table`'s reference label."
+    column = reference_label(table)
+    if column is None: raise ValueError(f"{corpus}: no reference label ({list(REFERENCE_LABELS)}); label correction "
+                                        "can be scored on the synthetic corpus and CREMA-D")
+    truth = table.set_index('utt_id')[column]
     _, learned, seeds = read_seeds(runs, corpus, method)
     wrong = learned.gold != learned.utt_id.map(truth)
     spec = _method_of(method)
@@ -222,7 +224,7 @@ def sensitivity_table(runs, corpus, names, *, table=None, classes=CLASSES, refer
         for _, g in gains[gains.method == name].iterrows():
             row.update({f"{g.metric}_{k}": g[k] for k in ('diff', 'ci_low', 'ci_high')}, seeds=g.seeds)
         row.update(_setting_scores(runs, corpus, name, list(classes)))
-        if table is not None and 'true_label' in table:
+        if table is not None and reference_label(table):
             scores = correction_scores(runs, corpus, name, table)
             row.update({k: scores.get(k, np.nan) for k in ('fix_recall', 'fix_precision', 'broken', 'AUROC_w_wrong')})
         rows.append(row)

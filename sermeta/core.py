@@ -8,12 +8,20 @@ import argparse, contextlib, dataclasses, functools, hashlib, inspect, json, os,
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['CLASSES', 'atomic_write', 'write_json', 'write_csv', 'file_digest', 'write_digests', 'read_digests', 'damaged_files',
-           'FolderBusy', 'make_folder', 'folder_lock', 'settings_record', 'worker_pool', 'explain_dead_workers',
-           'console_script']
+__all__ = ['CLASSES', 'REFERENCE_LABELS', 'reference_label', 'atomic_write', 'write_json', 'write_csv', 'file_digest',
+           'write_digests', 'read_digests', 'damaged_files', 'FolderBusy', 'make_folder', 'folder_lock',
+           'settings_record', 'worker_pool', 'explain_dead_workers', 'console_script']
 
 # %% ../nbs/00_core.ipynb #111510fd
 CLASSES = ('happiness', 'sadness', 'neutral', 'anger')  # the paper's 4 classes, Table 1 order
+
+# %% ../nbs/00_core.ipynb #3bc88213
+REFERENCE_LABELS = {'true_label': 'the true emotion, known by construction',
+                    'intended_label': 'the emotion the actor was asked to portray, itself not the truth'}
+
+def reference_label(table) -> str | None:
+    "The column of `table` that holds a label made independently of the raters, or None."
+    return next((c for c in REFERENCE_LABELS if c in table), None)
 
 # %% ../nbs/00_core.ipynb #577d05ac
 def _umask():

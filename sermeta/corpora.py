@@ -318,9 +318,19 @@ def load_manifest(root,                 # the manifest CSV (or a folder holding 
     return _check_nonempty(df[first + [c for c in df.columns if c not in first]], classes, 'manifest')
 
 # %% ../nbs/01_corpora.ipynb #0724f85f
-LOADERS = {'iemocap': load_iemocap, 'emodb': load_emodb, 'manifest': load_manifest, 'synthetic': load_synthetic}
+LOADERS = {'iemocap': load_iemocap, 'emodb': load_emodb, 'manifest': load_manifest, 'synthetic': load_synthetic,
+           'cremad': 'sermeta.cremad:load_cremad', 'msp_podcast': 'sermeta.msp_podcast:load_msp_podcast'}
 
-def load_corpus(name,          # one of LOADERS: iemocap, emodb, manifest, synthetic
+def _loader(name):
+    "The loader function of corpus `name` (importing its module if LOADERS names it as text)."
+    loader = LOADERS[name]
+    if isinstance(loader, str):
+        import importlib
+        module, function = loader.split(':')
+        loader = getattr(importlib.import_module(module), function)
+    return loader
+
+def load_corpus(name,          # one of LOADERS: iemocap, emodb, manifest, synthetic, cremad, msp_podcast
                 root,          # the corpus folder (or the manifest CSV)
                 *, classes=None, # a classes option (`parse_classes`); None: the loader's default
                 **options      # passed to the loader, e.g. merge_excited=, missing_audio=
@@ -328,7 +338,7 @@ def load_corpus(name,          # one of LOADERS: iemocap, emodb, manifest, synth
     "Utterance table (utt_id, speaker, session, path, label, ...) of corpus `name` at `root`."
     if name not in LOADERS: raise ValueError(f"unknown corpus {name!r}; choose one of {sorted(LOADERS)}")
     spec = parse_classes(classes)
-    return LOADERS[name](root, **options, **({} if spec is None else {'classes': spec}))
+    return _loader(name)(root, **options, **({} if spec is None else {'classes': spec}))
 
 # %% ../nbs/01_corpora.ipynb #ae242c87
 def table1(df, classes=None) -> pd.DataFrame:
@@ -341,7 +351,7 @@ def table1(df, classes=None) -> pd.DataFrame:
 
 # %% ../nbs/01_corpora.ipynb #f138347f
 @console_script
-def table1_cli(corpus:str='synthetic', # corpus name: iemocap, emodb, manifest, synthetic
+def table1_cli(corpus:str='synthetic', # corpus name: iemocap, emodb, cremad, msp_podcast, manifest, synthetic
                root:str=None,          # corpus folder (or manifest CSV)
                classes:str=None,       # 'all' or comma-separated class names (default: the corpus's own)
                out:str=None,           # write the table as CSV here

@@ -128,13 +128,14 @@ def run_grid(table, features, runs,   # runs: list of (method, Config, run direc
 
 def _train_and_pool(table, features, runs, classes, folds, corpus, jobs, executor, progress) -> list:
     "`run_grid`'s work, under its locks: every unfinished fold trained, every run pooled."
-    all_folds = make_folds(table, classes=classes)
-    chosen = parse_folds(folds, len(all_folds))
-    tasks = []
+    folds_of, tasks = {}, []  # the folds of each (protocol, k) among the runs' configs
     for method, config, out in runs:
-        method, out = get_method(method), Path(out)
+        method, out, protocol = get_method(method), Path(out), (config.protocol, config.folds_k)
+        if protocol not in folds_of: folds_of[protocol] = make_folds(table, classes=classes, protocol=protocol[0],
+                                                                     k=protocol[1])
+        all_folds = folds_of[protocol]
         start_run(out, dict(config=config.to_dict(), method=method.to_dict(), corpus=corpus, classes=list(classes)))
-        unfinished = [i for i in chosen if not fold_finished(out/f'fold{i}')]
+        unfinished = [i for i in parse_folds(folds, len(all_folds)) if not fold_finished(out/f'fold{i}')]
         tasks += [(all_folds[i], method, config, out/f'fold{i}', list(classes)) for i in unfinished]
     tasks = order_tasks(tasks)
     if executor == 'ray': _run_ray(tasks, table, features, _threads_per_job(jobs), progress)
@@ -150,7 +151,7 @@ def run_method(table, features, method, config, out, *, classes, folds='all', co
 
 # %% ../nbs/10_experiment.ipynb #6e8da70d
 @console_script(more_flags=config_flags)
-def train_cli(corpus:str='synthetic',  # corpus: iemocap, emodb, manifest, synthetic
+def train_cli(corpus:str='synthetic',  # corpus: iemocap, emodb, cremad, msp_podcast, manifest, synthetic
               root:str=None,           # corpus folder
               method:str='baseline',   # a Table 2 method (baseline, Lw, ...), a rival, svm, or a variant (ALL_METHODS)
               folds:str='all',         # 'all' or comma-separated fold numbers

@@ -267,7 +267,7 @@ def functional_names(feature_names, names=IS09_FUNCTIONALS) -> list:
 
 # %% ../nbs/03_features.ipynb #82db838d
 @console_script
-def features_cli(corpus:str='synthetic', # corpus name: iemocap, emodb, manifest, synthetic
+def features_cli(corpus:str='synthetic', # corpus name: iemocap, emodb, cremad, msp_podcast, manifest, synthetic
                  root:str=None,          # corpus folder (or manifest CSV)
                  cache_dir:str=None,     # feature cache (default ~/.cache/sermeta/features)
                  n_jobs:int=None,        # worker processes (default: all cores)

@@ -119,7 +119,7 @@ def write_table(df, out_dir, name, *, markdown=None):
     with atomic_write(out/f'{name}.md') as f: f.write((markdown if markdown is not None else df).to_markdown() + '\n')
 
 # %% ../nbs/13_reports.ipynb #6dc6c377
-REPORTS = ('table1_and_model', 'table2', 'learned', 'balanced', 'claims', 'sensitivity')
+REPORTS = ('table1_and_model', 'table2', 'learned', 'balanced', 'claims', 'sensitivity', 'raters')
 REPORT_PARAMETERS = dict(corpus='synthetic',  # synthetic, emodb, iemocap, manifest
                          root=None,           # the corpus folder, relative to `out`
                          runs='runs',         # the run directories, relative to `out`

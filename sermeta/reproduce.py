@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 import numpy as np, pandas as pd
 from fastcore.script import store_true
-from .core import CLASSES, write_csv, console_script
+from .core import CLASSES, write_csv, console_script, reference_label
 from .corpora import load_corpus, table1
 from .features import extract_features
 from .methods import TABLE2_ROWS, VARIANTS, get_method
@@ -17,6 +17,7 @@ from .evaluate import label_fix_rates
 from .folds import balance_table, balanced_corpus, BALANCED_METHODS
 from .runs import Config, resolve_device, run_dir, finished_seeds, read_seeds, config_flags, config_overrides
 from .reports import run_reports, table2
+
 
 # %% auto #0
 __all__ = ['reproduce_config', 'summarize_runs', 'prepare_corpus', 'default_jobs', 'train_seeds', 'reproduce', 'reproduce_cli']
@@ -36,10 +37,10 @@ def summarize_runs(runs_root, corpus, methods, classes, table=None) -> pd.DataFr
                                 f"train with `sermeta_reproduce --corpus {corpus}` or `sermeta_train`")
     scores = table2(runs_root, corpus, done, classes=classes).loc[done]
     out = scores[['WA', 'UA', 'WA_sd', 'UA_sd', 'seeds', 'paper_WA', 'paper_UA']].copy()
-    if table is not None and 'true_label' in table:
-        true_scores = table2(runs_root, corpus, done, classes=classes, truth='true_label', table=table)
+    if table is not None and reference_label(table):
+        true_scores = table2(runs_root, corpus, done, classes=classes, truth=reference_label(table), table=table)
         out[['WA_true', 'UA_true']] = true_scores.loc[done, ['WA', 'UA']]
-        truth = table.set_index('utt_id')['true_label']
+        truth = table.set_index('utt_id')[reference_label(table)]
         fix_recall = lambda learned: label_fix_rates(learned, truth)['fix_recall']
         out['fix_recall'] = [read_seeds(runs_root, corpus, m)[1].groupby('seed').apply(fix_recall).mean()
                              if get_method(m).learns_labels else np.nan for m in done]
@@ -112,7 +113,7 @@ def reproduce(corpus='synthetic', root=None, *, scale=0.1, seeds=1, methods=None
 
 # %% ../nbs/11_reproduce.ipynb #06571694
 @console_script(more_flags=config_flags)
-def reproduce_cli(corpus:str='synthetic', # synthetic (generated), emodb, iemocap or manifest
+def reproduce_cli(corpus:str='synthetic', # synthetic (generated), emodb, iemocap, cremad, msp_podcast or manifest
                   root:str=None,          # corpus folder (synthetic: where to generate it)
                   scale:float=0.1,        # synthetic corpus size, as a fraction of Table 1
                   seeds:int=1,            # training seeds per method (seeds 0 .. seeds-1)

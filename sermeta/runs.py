@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd, torch
 from .core import atomic_write, write_json, settings_record, write_digests, read_digests, damaged_files
 from .evaluate import classification_metrics, pooled_metrics
+from .folds import PROTOCOLS
 
 # %% auto #0
 __all__ = ['LW_OPTIMIZERS', 'LW_RESCALES', 'FOLD_FILES', 'Config', 'resolve_device', 'config_flags', 'config_overrides',
@@ -24,7 +25,8 @@ LW_RESCALES = ('update', 'epoch')
 @dataclass
 class Config:
     "Every setting of a training run (the paper's where it gives one, ours otherwise)."
-    OPTIONS = ('lw_bf16', 'lw_optimizer', 'lw_rescale', 'lw_steps', 'lw_start')  # left out of config.json at defaults
+    OPTIONS = ('lw_bf16', 'lw_optimizer', 'lw_rescale', 'lw_steps', 'lw_start',  # left out of config.json at defaults
+               'protocol', 'folds_k')
     fc_size: int = 512        # paper: FC 512
     lstm_size: int = 128      # paper: BLSTM 128 (ours: per direction)
     dropout: float = 0.5      # paper: 0.5 on all layers
@@ -44,6 +46,8 @@ class Config:
     lw_rescale: str = 'update' # w rescaled to mean 1 (eq. 6) after every 'update', or once per l/w 'epoch'
     lw_steps: int = 1         # full-batch steps (gd) or epochs (sgd, adam) of each l/w update
     lw_start: int = 0         # network epochs on gold labels before alternation starts
+    protocol: str = 'auto'    # folds: auto | loso (leave one speaker out) | kfold (speaker groups) | official (split)
+    folds_k: int = 10         # speaker groups of the kfold protocol
 
     def __post_init__(self): _check_config(self)
 
@@ -71,7 +75,9 @@ def _check_config(config):
              ('lw_steps', config.lw_steps >= 1, '>= 1'),
              ('lw_start', config.lw_start >= 0, '>= 0'),
              ('lw_optimizer', config.lw_optimizer in LW_OPTIMIZERS, f'one of {LW_OPTIMIZERS}'),
-             ('lw_rescale', config.lw_rescale in LW_RESCALES, f'one of {LW_RESCALES}')]
+             ('lw_rescale', config.lw_rescale in LW_RESCALES, f'one of {LW_RESCALES}'),
+             ('protocol', config.protocol in PROTOCOLS, f'one of {PROTOCOLS}'),
+             ('folds_k', config.folds_k >= 3, '>= 3')]
     for name, ok, rule in rules:
         if not ok: raise ValueError(f"Config: {name} must be {rule}, got {getattr(config, name)!r}")
 

@@ -78,7 +78,7 @@ def run_sweep(corpus, root=None, *, sweep='sensitivity', seeds=(0,), folds='all'
 
 # %% ../nbs/11a_sweeps.ipynb #f0d7c39f
 @console_script(more_flags=config_flags)
-def sweep_cli(corpus:str='synthetic',    # synthetic (generated), emodb, iemocap or manifest
+def sweep_cli(corpus:str='synthetic',    # synthetic (generated), emodb, iemocap, cremad, msp_podcast or manifest
               root:str=None,             # corpus folder (synthetic: where to generate it)
               sweep:str='sensitivity',   # a sweep of SWEEPS
               seeds:str='0',             # comma-separated training seeds
