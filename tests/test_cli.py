@@ -68,6 +68,9 @@ CASES = [  # script, arguments ({d}: the folder of bad inputs), what the message
     ('sermeta_train', ['--corpus', 'manifest', '--root', '{d}/text_votes.csv'],
      "text_votes.csv, line 3, column vote_anger: not a vote count; votes are numbers >= 0 (found 'two'"),
     ('sermeta_features', ['--corpus', 'manifest', '--root', '{d}/no_rows.csv'], 'the manifest has a header and no rows'),
+    ('sermeta_train', ['--corpus', 'manifest', '--root', '{d}/manifest.csv', '--protocol', 'lopo'],
+     "Config: protocol must be one of ('auto', 'loso', 'kfold', 'official'), got 'lopo'"),
+    ('sermeta_table1', ['--corpus', 'cremad', '--root', '{d}'], 'not a CREMA-D release folder'),
     ('sermeta_train', ['--corpus', 'manifest', '--root', '{d}/manifest.csv', '--out', '{d}/model.pt', '--max_epochs', '1'],
      'model.pt/manifest/baseline/seed0: cannot create this run directory (')
 ]
