@@ -13,10 +13,10 @@ from .evaluate import classification_metrics, pooled_metrics
 from .folds import PROTOCOLS
 
 # %% auto #0
-__all__ = ['LW_OPTIMIZERS', 'LW_RESCALES', 'FOLD_FILES', 'Config', 'resolve_device', 'config_flags', 'config_overrides',
-           'run_dir', 'start_run', 'setting_name', 'parse_setting', 'record_path', 'write_record', 'read_record',
-           'compress_records', 'write_fold_results', 'fold_problems', 'fold_finished', 'pool_run', 'read_run',
-           'finished_seeds', 'read_seeds']
+__all__ = ['LW_OPTIMIZERS', 'LW_RESCALES', 'FOLD_FILES', 'DIVERGED', 'Config', 'resolve_device', 'config_flags',
+           'config_overrides', 'run_dir', 'start_run', 'setting_name', 'parse_setting', 'record_path', 'write_record',
+           'read_record', 'compress_records', 'write_fold_results', 'fold_problems', 'fold_finished', 'pool_run',
+           'read_run', 'diverged_settings', 'finished_seeds', 'read_seeds']
 
 # %% ../nbs/07a_runs.ipynb #6e3a54f7
 LW_OPTIMIZERS = ('gd', 'sgd', 'adam')
@@ -288,6 +288,13 @@ def read_run(runs, corpus, method, seed):
     except Exception as e:
         _pool_again(folder, f'{type(e).__name__}: {str(e)[:120]}', _make_it(runs, corpus, method, seed))
     return _read_pooled(folder)
+
+DIVERGED = 'diverged.json'  # written by sermeta.sweeps in a run directory whose l/w update diverged
+
+def diverged_settings(runs, corpus) -> dict:
+    "{setting name: message} of the sweep runs of `corpus` that diverged (`DIVERGED` files)."
+    return {path.parent.parent.name: json.loads(path.read_text())['diverged']
+            for path in sorted((Path(runs)/corpus).glob(f'*@*/seed*/{DIVERGED}'))}
 
 def finished_seeds(runs, corpus, method) -> list:
     "Seeds with a finished run of `method` on `corpus`."

@@ -8,18 +8,20 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 import pandas as pd
-from .core import CLASSES, write_csv, console_script
+from .core import CLASSES, write_csv, write_json, console_script
 from .corpora import load_corpus
 from .features import extract_features
 from .methods import get_method
 from .runs import Config, run_dir, config_flags, config_overrides, finished_seeds, read_seeds, setting_name
+from .runs import DIVERGED
 from .experiment import run_grid
 from .train import NonFiniteLoss
 from .reproduce import reproduce_config, default_jobs, prepare_corpus
 from .claims import correction_scores, seed_metrics
 
 # %% auto #0
-__all__ = ['SENSITIVITY', 'SWEEPS', 'Sweep', 'sweep_grid', 'sweep_summary', 'run_sweep', 'sweep_cli', 'noise_sweep']
+__all__ = ['SENSITIVITY', 'SWEEPS', 'Sweep', 'sweep_grid', 'sweep_summary', 'mark_diverged', 'run_sweep', 'sweep_cli',
+           'noise_sweep']
 
 # %% ../nbs/11a_sweeps.ipynb #c43dc108
 @dataclass(frozen=True)
@@ -58,6 +60,12 @@ def sweep_summary(sweep, corpus, runs) -> pd.DataFrame:
         rows.append(dict(run=name, **seed_metrics(preds, CLASSES).mean(), seeds=len(seeds)))
     return pd.DataFrame(rows, columns=['run', 'WA', 'UA', 'seeds']).set_index('run')
 
+# %% ../nbs/11a_sweeps.ipynb #5805b5cc
+def mark_diverged(folder, error):
+    "Record in run directory `folder` that its l/w update diverged (`error`), and say so."
+    write_json({'diverged': str(error)}, Path(folder)/DIVERGED)
+    print(f"{folder}: left out, its l/w update diverges: {error}", flush=True)
+
 # %% ../nbs/11a_sweeps.ipynb #45b8e29c
 def run_sweep(corpus, root=None, *, sweep='sensitivity', seeds=(0,), folds='all', runs='runs', jobs=None,
               cache_dir=None, scale=0.1, data_dir='data', progress=True, **settings) -> pd.DataFrame:
@@ -71,9 +79,12 @@ def run_sweep(corpus, root=None, *, sweep='sensitivity', seeds=(0,), folds='all'
     jobs = jobs or default_jobs(base(0).device)
     for seed in seeds:  # seed by seed, setting by setting: a stopped sweep leaves whole runs
         for run in sweep_grid(SWEEPS[sweep], corpus, [seed], runs, base):
+            if (Path(run[2])/DIVERGED).is_file():
+                print(f"{run[2]}: left out, it diverged before (delete {DIVERGED} there to try again)", flush=True)
+                continue
             try: run_grid(table, feats, [run], classes=CLASSES, corpus=corpus, folds=folds, jobs=jobs,
                           progress=progress)
-            except NonFiniteLoss as e: print(f"{run[2]}: left out, its l/w update diverges: {e}", flush=True)
+            except NonFiniteLoss as e: mark_diverged(run[2], e)
     return sweep_summary(SWEEPS[sweep], corpus, runs)
 
 # %% ../nbs/11a_sweeps.ipynb #f0d7c39f

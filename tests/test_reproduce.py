@@ -97,5 +97,8 @@ def test_sensitivity_sweep_trains_named_runs_and_resumes(tmp_path, monkeypatch, 
     adam = tmp_path / 'runs' / 'synthetic' / 'Lw@lr_label=0.1,lr_weight=0.1,lw_optimizer=adam' / 'seed0'
     assert json.loads((adam / 'config.json').read_text())['config']['lw_optimizer'] == 'adam'
     stamp = (adam / 'fold0' / 'metrics.json').stat().st_mtime_ns
+    from sermeta.runs import diverged_settings
+    assert list(diverged_settings(tmp_path / 'runs', 'synthetic')) == ['Lw@lr_label=500,lr_weight=500,lw_optimizer=sgd']
     pd.testing.assert_frame_equal(S.run_sweep('synthetic', **kw), summary)
     assert (adam / 'fold0' / 'metrics.json').stat().st_mtime_ns == stamp
+    assert 'left out, it diverged before (delete diverged.json there to try again)' in capsys.readouterr().out
