@@ -181,11 +181,13 @@ def console_script(func=None, *, more_flags=None):
         if args or kwargs: return func(*args, **kwargs)
         prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else func.__name__
         flags = vars(parser(prog).parse_args())
+        plain_warnings = warnings.formatwarning  # put back afterwards: the command may run inside a longer process
         warnings.formatwarning = lambda message, *_, **__: f'{prog}: warning: {message}\n'
         try: return func(**flags)
         except KeyboardInterrupt: sys.exit(f'{prog}: interrupted; run the same command again to resume')
         except Exception as e:
             if os.environ.get('SERMETA_TRACEBACK'): raise
             sys.exit(f'{prog}: error: {_error_message(e)} (SERMETA_TRACEBACK=1 shows where)')
+        finally: warnings.formatwarning = plain_warnings
     main.parser = parser
     return main

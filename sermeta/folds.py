@@ -10,8 +10,9 @@ import numpy as np, pandas as pd
 from .core import CLASSES
 
 # %% auto #0
-__all__ = ['PROTOCOLS', 'LOSO_MAX_SPEAKERS', 'SPLIT_ROLES', 'BALANCED_METHODS', 'validation_speakers', 'Fold', 'resolve_protocol',
-           'speaker_groups', 'make_folds', 'Normaliser', 'fold_normaliser', 'balance_table', 'balanced_corpus']
+__all__ = ['PROTOCOLS', 'LOSO_MAX_SPEAKERS', 'SPLIT_ROLES', 'NORMS', 'BALANCED_METHODS', 'validation_speakers', 'Fold',
+           'resolve_protocol', 'speaker_groups', 'make_folds', 'Normaliser', 'fold_normaliser', 'speaker_normalised',
+           'balance_table', 'balanced_corpus']
 
 # %% ../nbs/04_folds.ipynb #d25ef118
 def validation_speakers(table) -> dict:
@@ -167,6 +168,21 @@ class Normaliser:
 def fold_normaliser(fold, features) -> Normaliser:
     "The normaliser of `fold`, fitted on its training utterances' features."
     return Normaliser.fit(features[u] for u in fold.train_ids)
+
+# %% ../nbs/04_folds.ipynb #e898c1d5
+NORMS = ('fold', 'speaker')
+
+def speaker_normalised(table, features) -> dict:
+    "`features` with each utterance z-normalised by its speaker's statistics (all frames, no label)."
+    out = type(features)() if isinstance(features, dict) else {}
+    if hasattr(features, 'frontend'): out.frontend = features.frontend
+    for _, rows in table.groupby('speaker', sort=True):
+        ids = [u for u in rows['utt_id'] if u in features]
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # a column constant for one speaker is centred, as the fold normaliser says
+            normalise = Normaliser.fit(features[u] for u in ids)
+        out.update((u, normalise(features[u]).astype(np.float32)) for u in ids)
+    return out
 
 # %% ../nbs/04_folds.ipynb #23da920a
 def balance_table(table, *, seed=0, classes=CLASSES) -> pd.DataFrame:

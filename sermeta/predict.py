@@ -30,6 +30,9 @@ def train_final(table,              # the utterance table
                 progress=True) -> Path:
     "Train `method` on all speakers and save it as a model file at `out`."
     config, out = config or Config(), Path(out)
+    if config.norm == 'speaker':
+        raise ValueError("norm='speaker' needs each test speaker's own statistics, which a model file applied to "
+                         "single wavs cannot have; train the final model with norm='fold'")
     ids = list(table['utt_id']); rng = random.Random(config.seed); rng.shuffle(ids)
     n_valid = max(1, int(len(ids) * valid_share))
     fold = Fold(0, 'none', ('random',), tuple(ids[n_valid:]), tuple(ids[:n_valid]), tuple(ids[:n_valid]))
@@ -40,7 +43,8 @@ def train_final(table,              # the utterance table
     norm = fold_normaliser(fold, features)
     state = dict(format=MODEL_FORMAT, model={k: v.cpu() for k, v in best['model'].items()},
                  mean=torch.from_numpy(norm.mean), std=torch.from_numpy(norm.std), classes=list(classes),
-                 feature_names=feature_names(), method=get_method(method).name, config=config.to_dict())
+                 feature_names=feature_names(config.frontend), frontend=config.frontend,
+                 method=get_method(method).name, config=config.to_dict())
     with atomic_write(out, 'wb') as f: torch.save(state, f)
     return out
 
@@ -56,20 +60,26 @@ def load_model(path):
         found = saved.get('format') if isinstance(saved, dict) else None
         raise ValueError(f"{path}: model file format {found!r}, this sermeta reads format {MODEL_FORMAT}; "
                          "retrain it with this version (`sermeta_train --final`)")
-    if saved['feature_names'] != feature_names():
-        raise ValueError(f"{path}: made with other features than this sermeta extracts; retrain it")
+    frontend = saved.get('frontend', 'is09')
+    if saved['feature_names'] != feature_names(frontend):
+        raise ValueError(f"{path}: made with other {frontend} features than this sermeta extracts; retrain it")
     model = EmotionClassifier.from_config(saved['config'], len(saved['feature_names']), len(saved['classes']))
     model.load_state_dict(saved['model']); model.eval()
+    model.frontend = frontend
     return model, Normaliser(saved['mean'].numpy(), saved['std'].numpy()), saved['classes']
 
 # %% ../nbs/14_predict.ipynb #5d7cb4a5
-def predict_files(model_path, wavs) -> pd.DataFrame:
-    "Class probabilities and the predicted class of every wav, one row each."
+def predict_files(model_path, wavs, frontend=None) -> pd.DataFrame:
+    "Class probabilities and the predicted class of every wav, one row each (the model's front-end)."
     model, norm, classes = load_model(model_path)
+    if frontend not in (None, model.frontend):
+        raise ValueError(f"{model_path}: this model was trained on {model.frontend!r} features, not {frontend!r}; "
+                         f"give --frontend {model.frontend} or none")
     rows = []
     for wav in wavs:
         signal, _ = read_audio(wav)
-        frames = torch.from_numpy(norm(extract_signal(signal, wav)).astype(np.float32))[None]   # (1, T, 32)
+        features = extract_signal(signal, wav, model.frontend)
+        frames = torch.from_numpy(norm(features).astype(np.float32))[None]  # (1, T, F)
         with torch.inference_mode():
             probs = class_log_probs(model(frames, torch.tensor([frames.shape[1]])))[0].exp().numpy()
         rows.append(dict(path=str(wav), pred=classes[int(probs.argmax())],
@@ -81,8 +91,9 @@ def predict_files(model_path, wavs) -> pd.DataFrame:
 def predict_cli(model:str,                               # a model file from `sermeta_train --final`
                 wavs:Param('wav files', str, nargs='+'), # the files to classify
                 out:str=None,                            # also write the table as CSV here
+                frontend:str=None,                       # front-end to read the wavs with (default: the model's)
                ):
     "Print per-file class probabilities of wav files."
-    df = predict_files(model, wavs)
+    df = predict_files(model, wavs, frontend)
     print(df.to_string(index=False, float_format=lambda v: f'{v:.3f}'))
     if out: write_csv(df, out, index=False)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd, torch
 from .core import atomic_write, write_json, settings_record, write_digests, read_digests, damaged_files
 from .evaluate import classification_metrics, pooled_metrics
-from .folds import PROTOCOLS
+from .folds import PROTOCOLS, NORMS
+from .features import FRONTENDS
 
 # %% auto #0
 __all__ = ['LW_OPTIMIZERS', 'LW_RESCALES', 'FOLD_FILES', 'DIVERGED', 'Config', 'resolve_device', 'config_flags',
@@ -26,7 +27,7 @@ LW_RESCALES = ('update', 'epoch')
 class Config:
     "Every setting of a training run (the paper's where it gives one, ours otherwise)."
     OPTIONS = ('lw_bf16', 'lw_optimizer', 'lw_rescale', 'lw_steps', 'lw_start',  # left out of config.json at defaults
-               'protocol', 'folds_k')
+               'protocol', 'folds_k', 'frontend', 'norm')
     fc_size: int = 512        # paper: FC 512
     lstm_size: int = 128      # paper: BLSTM 128 (ours: per direction)
     dropout: float = 0.5      # paper: 0.5 on all layers
@@ -48,6 +49,8 @@ class Config:
     lw_start: int = 0         # network epochs on gold labels before alternation starts
     protocol: str = 'auto'    # folds: auto | loso (leave one speaker out) | kfold (speaker groups) | official (split)
     folds_k: int = 10         # speaker groups of the kfold protocol
+    frontend: str = 'is09'    # the frame features: is09 (paper) | egemaps | compare (sermeta.features.FRONTENDS)
+    norm: str = 'fold'        # fold (training speakers' statistics, paper) | speaker (each speaker's own)
 
     def __post_init__(self): _check_config(self)
 
@@ -77,7 +80,9 @@ def _check_config(config):
              ('lw_optimizer', config.lw_optimizer in LW_OPTIMIZERS, f'one of {LW_OPTIMIZERS}'),
              ('lw_rescale', config.lw_rescale in LW_RESCALES, f'one of {LW_RESCALES}'),
              ('protocol', config.protocol in PROTOCOLS, f'one of {PROTOCOLS}'),
-             ('folds_k', config.folds_k >= 3, '>= 3')]
+             ('folds_k', config.folds_k >= 3, '>= 3'),
+             ('frontend', config.frontend in FRONTENDS, f'one of {tuple(FRONTENDS)}'),
+             ('norm', config.norm in NORMS, f'one of {NORMS}')]
     for name, ok, rule in rules:
         if not ok: raise ValueError(f"Config: {name} must be {rule}, got {getattr(config, name)!r}")
 

@@ -11,7 +11,7 @@ import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from tqdm.auto import tqdm
 from .core import atomic_write, make_folder
 from .runs import Config, resolve_device, write_fold_results, write_record, read_record, fold_finished
-from .folds import fold_normaliser
+from .folds import fold_normaliser, speaker_normalised
 from .model import EmotionClassifier, class_log_probs
 from .meta import LabelWeightState
 from .methods import BATCH_LOSSES, BatchLoss, Method, get_method
@@ -372,7 +372,8 @@ class FoldSets:
     train_gold: list   # the training utterances' class names in the corpus (before any relabelling)
 
 def _fold_sets(fold, table, features, method, classes, config, out) -> FoldSets:
-    "The fold's three sets, normalised with the training speakers' statistics."
+    "The fold's three sets, normalised by the training speakers' statistics (after each own)."
+    if config.norm == 'speaker': features = speaker_normalised(table, features)
     device, normaliser = resolve_device(config.device), fold_normaliser(fold, features)
     train_ids, train_table = _training_set(fold, table, features, method, classes, config.seed, out)
     stack = lambda ids, rows: stack_utterances(ids, rows, features, normaliser, classes, device)

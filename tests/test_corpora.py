@@ -182,7 +182,7 @@ def test_bad_class_and_corpus_names(iemocap_tree):
     root, _ = iemocap_tree
     with pytest.raises(ValueError, match=r"iemocap: unknown class name\(s\) \['angry'\]"):
         load_corpus('iemocap', root, classes=['happiness', 'angry'])
-    with pytest.raises(ValueError, match=r"unknown corpus 'timit'; choose one of \['emodb', 'iemocap', 'manifest', 'synthetic'\]"):
+    with pytest.raises(ValueError, match=r"unknown corpus 'timit'; choose one of \['cremad', 'emodb', 'iemocap', 'manifest', 'msp_podcast', 'synthetic'\]"):
         load_corpus('timit', root)
     with pytest.raises(ValueError, match=r"iemocap: class\(es\) \['fear'\] have no utterance"):
         load_corpus('iemocap', root, classes=['happiness', 'fear'])

@@ -29,7 +29,7 @@ def _no_opensmile(path): raise AssertionError(f'openSMILE was called for {path}'
 def _count_calls(monkeypatch):
     "Patch the single-process worker to record the files it extracts."
     calls, real = [], F._extract_file
-    monkeypatch.setattr(F, '_extract_file', lambda p: calls.append(Path(p).name) or real(p))
+    monkeypatch.setattr(F, '_extract_file', lambda p, *rest: calls.append(Path(p).name) or real(p, *rest))
     return calls
 
 

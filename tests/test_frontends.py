@@ -1,0 +1,88 @@
+"""Front-ends beyond the paper's 32 LLDs, per-speaker normalisation, and the model following the features."""
+import numpy as np, pandas as pd, pytest, soundfile as sf
+from sermeta.core import CLASSES
+from sermeta.features import FRONTENDS, extract_features, feature_names, frontend_hash, config_hash
+from sermeta.folds import speaker_normalised
+from sermeta.runs import Config
+from sermeta.experiment import run_method
+from tiny_data import tiny_config
+
+CL = list(CLASSES)
+
+
+@pytest.fixture(scope='module')
+def emodb_three(emodb_root):
+    "Three EmoDB recordings of two speakers and their durations."
+    wavs = [emodb_root / 'wav' / f for f in ('03a01Fa.wav', '03a01Nc.wav', '08a01Na.wav')]
+    return pd.DataFrame({'utt_id': [w.stem for w in wavs], 'path': [str(w) for w in wavs],
+                         'speaker': [w.stem[:2] for w in wavs], 'seconds': [sf.info(w).duration for w in wavs]})
+
+
+@pytest.mark.parametrize('frontend, columns', [('is09', 32), ('egemaps', 25), ('compare', 130)])
+def test_each_frontend_shape_and_frame_rate(emodb_three, tmp_path, frontend, columns):
+    feats = extract_features(emodb_three, frontend=frontend, cache_dir=tmp_path, n_jobs=1, progress=False)
+    assert feats.frontend == frontend and len(feature_names(frontend)) == columns
+    for utt, seconds in zip(emodb_three.utt_id, emodb_three.seconds):
+        frames, width = feats[utt].shape
+        assert width == columns and feats[utt].dtype == np.float32 and np.isfinite(feats[utt]).all()
+        assert abs(frames - 100 * seconds) <= 6, (frontend, frames, seconds)   # a frame every 10 ms
+
+
+def test_the_cache_keeps_frontends_apart(emodb_three, tmp_path):
+    a = extract_features(emodb_three, frontend='is09', cache_dir=tmp_path, n_jobs=1, progress=False)
+    b = extract_features(emodb_three, frontend='egemaps', cache_dir=tmp_path, n_jobs=1, progress=False)
+    again = extract_features(emodb_three, frontend='is09', cache_dir=tmp_path, progress=False)
+    assert all(np.array_equal(a[u], again[u]) for u in a) and all(b[u].shape[1] == 25 for u in b)
+    entries = sorted(p.name for p in tmp_path.glob('*/*.npy'))
+    assert len(entries) == 6 and sum(name.endswith(f'-{config_hash()}.npy') for name in entries) == 3
+    assert frontend_hash('is09') == config_hash()   # the is09 entries of existing caches keep their keys
+    assert {p.name for p in tmp_path.glob('index*.json')} == {'index.json', 'index-egemaps.json'}
+
+
+def test_speaker_normalisation_reads_no_label(tiny):
+    table, feats = tiny
+    z = speaker_normalised(table, feats)
+    shuffled = speaker_normalised(table.assign(label=table.label.sample(frac=1, random_state=1).to_numpy()), feats)
+    assert all(np.array_equal(z[u], shuffled[u]) for u in z)
+    frames = np.concatenate([z[u] for u in table.utt_id[table.speaker == 'spk2']])
+    assert np.allclose(frames.mean(0), 0, atol=1e-4) and np.allclose(frames.std(0), 1, atol=1e-3)
+
+
+def test_the_model_follows_the_features_and_speaker_norm_trains(tiny, tmp_path):
+    table, feats = tiny
+    from sermeta.features import Features
+    narrow = Features((u, f[:, :25]) for u, f in feats.items())   # 25 columns, standing for eGeMAPS
+    narrow.frontend = 'egemaps'
+    m = run_method(table, narrow, 'Lw', tiny_config(max_epochs=2, frontend='egemaps', norm='speaker'), tmp_path / 'Lw',
+                   classes=CL, folds='0', progress=False)
+    assert m['folds'] == [0]
+    svm = run_method(table, narrow, 'svm', tiny_config(frontend='egemaps', norm='speaker'), tmp_path / 'svm',
+                     classes=CL, folds='0', progress=False)
+    assert 0 <= svm['UA'] <= 100
+    with pytest.raises(ValueError, match=r"the features were made by front-end 'egemaps', the config asks for \['is09'\]"):
+        run_method(table, narrow, 'baseline', tiny_config(max_epochs=1), tmp_path / 'b', classes=CL, folds='0', progress=False)
+
+
+def test_unknown_frontend_and_norm_are_refused():
+    with pytest.raises(ValueError, match=r"Config: frontend must be one of \('is09', 'egemaps', 'compare'\), got 'mfcc'"):
+        Config(frontend='mfcc')
+    with pytest.raises(ValueError, match=r"Config: norm must be one of \('fold', 'speaker'\), got 'global'"):
+        Config(norm='global')
+    assert 'frontend' not in Config().to_dict() and Config(norm='speaker').to_dict()['norm'] == 'speaker'
+    assert list(FRONTENDS) == ['is09', 'egemaps', 'compare']
+
+
+def test_a_final_model_reads_wavs_with_its_own_frontend(emodb_root, tmp_path):
+    from sermeta.corpora import load_corpus
+    from sermeta.predict import train_final, predict_files
+    table = load_corpus('emodb', emodb_root)
+    table = table[table.speaker.isin(['03', '08'])].groupby('label').head(4).reset_index(drop=True)
+    feats = extract_features(table, frontend='egemaps', cache_dir=tmp_path / 'cache', n_jobs=1, progress=False)
+    path = train_final(table, feats, config=tiny_config(max_epochs=1, frontend='egemaps'), out=tmp_path / 'final.pt',
+                       progress=False)
+    probs = predict_files(path, table.path[:2])
+    assert len(probs) == 2 and np.allclose(probs.filter(like='prob_').sum(axis=1), 1, atol=1e-5)
+    with pytest.raises(ValueError, match="trained on 'egemaps' features, not 'is09'"):
+        predict_files(path, table.path[:1], frontend='is09')
+    with pytest.raises(ValueError, match="norm='speaker' needs each test speaker's own statistics"):
+        train_final(table, feats, config=tiny_config(frontend='egemaps', norm='speaker'), out=tmp_path / 'x.pt')
