@@ -1,15 +1,16 @@
-"""Feature extraction speed: openSMILE alone, sermeta's first run (1 and all cores), and the cached rerun.
+"""Feature extraction speed: openSMILE alone, sermeta's first run (1 and all cores), the cached rerun, each front-end.
 
 Prints seconds and real-time factors on Berlin EmoDB (all 535 files, 24.8 min of audio by default),
 the ratio cached rerun / first run, and what checking each cache entry on load costs (CRC-32 and
-content check against a plain `np.load`). Not a test: it prints figures.
+content check against a plain `np.load`), and for every front-end of `sermeta.features.FRONTENDS` its
+first run in one process (x real time per core) and its cached rerun. Not a test: it prints figures.
 
     python bench/bench_features.py [--root ../shared/data/emodb]
 """
 import argparse, os, platform, tempfile, time
 import numpy as np, soundfile as sf, torch
 from sermeta.corpora import load_corpus
-from sermeta.features import extract_features, _smile, _read_entry, _load_index, _npy
+from sermeta.features import extract_features, _smile, _read_entry, _load_index, _npy, FRONTENDS
 
 
 def entry_check_cost(cache, repeats=5):
@@ -50,6 +51,15 @@ def main():
                 n, plain, checked = entry_check_cost(cache)
                 print(f"reading {n} cache entries (median of 5): np.load {1e6 * plain / n:.0f} us/entry, checked read "
                       f"(CRC-32 + content) {1e6 * checked / n:.0f} us/entry, ratio {checked / plain:.2f}")
+    for name, frontend in FRONTENDS.items():  # one process each, the way a single-core user meets them
+        with tempfile.TemporaryDirectory() as cache:
+            t = time.perf_counter(); f = extract_features(table, frontend=name, cache_dir=cache, n_jobs=1, progress=False)
+            first = time.perf_counter() - t
+            t = time.perf_counter(); extract_features(table, frontend=name, cache_dir=cache, progress=False)
+            again = time.perf_counter() - t
+        width = next(iter(f.values())).shape[1]
+        print(f"front-end {name:8s} ({width:3d} columns): {seconds / first:4.0f}x real time per core, "
+              f"cached rerun {again:.3f} s (ratio {again / first:.4f})")
 
 
 if __name__ == '__main__':

@@ -13,10 +13,10 @@ from tqdm.auto import tqdm
 from .core import atomic_write, write_json, worker_pool, explain_dead_workers, console_script
 
 # %% auto #0
-__all__ = ['SAMPLE_RATE', 'MIN_SAMPLES', 'FEATURE_VERSION', 'FRONTENDS', 'STATISTICS', 'IS09_FUNCTIONALS', 'is09_config_text',
-           'config_hash', 'feature_names', 'read_audio', 'extract_signal', 'FrontEnd', 'get_frontend', 'frontend_hash',
-           'default_cache_dir', 'Features', 'extract_features', 'utterance_functionals', 'functional_names',
-           'features_cli']
+__all__ = ['SAMPLE_RATE', 'MIN_SAMPLES', 'FEATURE_VERSION', 'LOGMEL', 'FRONTENDS', 'STATISTICS', 'IS09_FUNCTIONALS',
+           'is09_config_text', 'config_hash', 'feature_names', 'read_audio', 'extract_signal', 'FrontEnd',
+           'get_frontend', 'frontend_hash', 'default_cache_dir', 'Features', 'extract_features',
+           'utterance_functionals', 'functional_names', 'features_cli']
 
 # %% ../nbs/03_features.ipynb #5ff8f3b0
 SAMPLE_RATE = 16000       # Hz; the paper's features are defined on 16 kHz audio
@@ -54,6 +54,7 @@ def _smile():
 def feature_names(frontend='is09') -> list[str]:
     "Names of a front-end's columns, in order (is09: 16 LLDs, then their 16 deltas)."
     if frontend == 'is09': return list(_smile().feature_names)
+    if frontend == 'logmel': return [f"logmel_{i}" for i in range(LOGMEL['n_mels'])]
     return [name for smile in _smiles(get_frontend(frontend).name) for name in smile.feature_names]
 
 # %% ../nbs/03_features.ipynb #3a1f3dd0
@@ -82,6 +83,7 @@ def read_audio(path):
 def extract_signal(x, path='<signal>', frontend='is09') -> np.ndarray:
     "The `(frames, columns)` float32 feature matrix of a 16 kHz mono signal (is09: 32 columns)."
     if frontend == 'is09': y = _smile().process_signal(x, SAMPLE_RATE).to_numpy(np.float32)
+    elif frontend == 'logmel': y = _logmel(x)
     else:
         smiles = _smiles(get_frontend(frontend).name)
         parts = [smile.process_signal(x, SAMPLE_RATE).to_numpy(np.float32) for smile in smiles]
@@ -99,13 +101,17 @@ class FrontEnd:
     "A frame-level front-end: its name, what it is, and the openSMILE (set, level) pairs it joins."
     name: str
     about: str
-    sets: tuple  # ((openSMILE FeatureSet name, FeatureLevel name), ...); () for is09's own config
+    sets: tuple = ()      # ((openSMILE FeatureSet name, FeatureLevel name), ...); () for the others
+    settings: tuple = ()  # what else decides its values (part of its cache key)
+
+LOGMEL = dict(n_mels=64, n_fft=512, win_length=400, hop_length=160, fmin=0.0, fmax=8000.0)
 
 FRONTENDS = {fe.name: fe for fe in (
-    FrontEnd('is09', "IS09's 16 LLDs and their 16 deltas (the paper's)", ()),
+    FrontEnd('is09', "IS09's 16 LLDs and their 16 deltas (the paper's)"),
     FrontEnd('egemaps', "eGeMAPS v02's 25 LLDs", (('eGeMAPSv02', 'LowLevelDescriptors'),)),
     FrontEnd('compare', "ComParE 2016's 65 LLDs and their 65 deltas",
-             (('ComParE_2016', 'LowLevelDescriptors'), ('ComParE_2016', 'LowLevelDescriptors_Deltas'))))}
+             (('ComParE_2016', 'LowLevelDescriptors'), ('ComParE_2016', 'LowLevelDescriptors_Deltas'))),
+    FrontEnd('logmel', "64 log-Mel bands, 25 ms windows every 10 ms (librosa)", settings=tuple(LOGMEL.items())))}
 
 def get_frontend(name) -> FrontEnd:
     "The front-end called `name`; an error listing the known ones otherwise."
@@ -121,11 +127,19 @@ def _smiles(name) -> tuple:
                  for s, level in get_frontend(name).sets)
 
 def frontend_hash(name='is09') -> str:
-    "Hash of what decides a front-end's features: its config, the opensmile version, ours."
-    import opensmile
-    if get_frontend(name).name == 'is09': return config_hash()
-    text = f"{get_frontend(name).sets}|{opensmile.__version__}|{FEATURE_VERSION}"
+    "Hash of what decides a front-end's features: its config, the library's version, ours."
+    fe = get_frontend(name)
+    if fe.name == 'is09': return config_hash()
+    import opensmile, librosa
+    version = librosa.__version__ if fe.name == 'logmel' else opensmile.__version__
+    text = f"{fe.sets}|{fe.settings}|{version}|{FEATURE_VERSION}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+def _logmel(x) -> np.ndarray:
+    "The (frames, 64) log-Mel spectrogram (dB) of a 16 kHz signal, as LOGMEL sets it."
+    import librosa
+    power = librosa.feature.melspectrogram(y=x, sr=SAMPLE_RATE, center=False, power=2.0, window='hann', **LOGMEL)
+    return librosa.power_to_db(power, ref=1.0, amin=1e-10, top_db=None).T.astype(np.float32)
 
 # %% ../nbs/03_features.ipynb #077340b7
 def default_cache_dir() -> Path:
@@ -241,7 +255,7 @@ def _read_cached(table, cache, index, frontend='is09'):
 def _extract_missing(todo, cache, index, out, n_jobs, progress, frontend='is09') -> list:
     "Extract and cache the files of `todo`, filling `out` and `index`; the messages of failures."
     errors = []
-    bar = tqdm(total=len(todo), desc=f'openSMILE {frontend}', unit='utt', disable=not progress)
+    bar = tqdm(total=len(todo), desc=f'features {frontend}', unit='utt', disable=not progress)
     def _store(given_path, res):
         key, y, notes = res
         for n in notes: warnings.warn(n)

@@ -18,7 +18,7 @@ def emodb_three(emodb_root):
                          'speaker': [w.stem[:2] for w in wavs], 'seconds': [sf.info(w).duration for w in wavs]})
 
 
-@pytest.mark.parametrize('frontend, columns', [('is09', 32), ('egemaps', 25), ('compare', 130)])
+@pytest.mark.parametrize('frontend, columns', [('is09', 32), ('egemaps', 25), ('compare', 130), ('logmel', 64)])
 def test_each_frontend_shape_and_frame_rate(emodb_three, tmp_path, frontend, columns):
     feats = extract_features(emodb_three, frontend=frontend, cache_dir=tmp_path, n_jobs=1, progress=False)
     assert feats.frontend == frontend and len(feature_names(frontend)) == columns
@@ -64,12 +64,12 @@ def test_the_model_follows_the_features_and_speaker_norm_trains(tiny, tmp_path):
 
 
 def test_unknown_frontend_and_norm_are_refused():
-    with pytest.raises(ValueError, match=r"Config: frontend must be one of \('is09', 'egemaps', 'compare'\), got 'mfcc'"):
+    with pytest.raises(ValueError, match=r"Config: frontend must be one of \('is09', 'egemaps', 'compare', 'logmel'\), got 'mfcc'"):
         Config(frontend='mfcc')
     with pytest.raises(ValueError, match=r"Config: norm must be one of \('fold', 'speaker'\), got 'global'"):
         Config(norm='global')
     assert 'frontend' not in Config().to_dict() and Config(norm='speaker').to_dict()['norm'] == 'speaker'
-    assert list(FRONTENDS) == ['is09', 'egemaps', 'compare']
+    assert list(FRONTENDS) == ['is09', 'egemaps', 'compare', 'logmel']
 
 
 def test_a_final_model_reads_wavs_with_its_own_frontend(emodb_root, tmp_path):
