@@ -9,6 +9,7 @@ from pathlib import Path
 from fastcore.script import store_true
 from .core import worker_pool, explain_dead_workers, console_script, folder_lock
 from .runs import Config, run_dir, start_run, pool_run, config_flags, config_overrides, fold_finished
+from .runs import frontend_spec
 from .corpora import load_corpus, parse_classes, class_order
 from .features import extract_features
 from .folds import make_folds
@@ -129,7 +130,7 @@ def run_grid(table, features, runs,   # runs: list of (method, Config, run direc
 def _train_and_pool(table, features, runs, classes, folds, corpus, jobs, executor, progress) -> list:
     "`run_grid`'s work, under its locks: every unfinished fold trained, every run pooled."
     made = getattr(features, 'frontend', 'is09')
-    wrong = sorted({config.frontend for _, config, _ in runs} - {made})
+    wrong = sorted({frontend_spec(config) for _, config, _ in runs} - {made})
     if wrong: raise ValueError(f"the features were made by front-end {made!r}, the config asks for {wrong}; "
                                "extract them with extract_features(table, frontend=...)")
     folds_of, tasks = {}, []  # the folds of each (protocol, k) among the runs' configs
@@ -173,7 +174,7 @@ def train_cli(corpus:str='synthetic',  # corpus: iemocap, emodb, cremad, msp_pod
     class_names = parse_classes(classes)
     class_names = class_names if isinstance(class_names, tuple) else tuple(class_order(table.label))
     config = Config(**config_overrides(settings))
-    feats = extract_features(table, cache_dir=cache_dir, frontend=config.frontend)
+    feats = extract_features(table, cache_dir=cache_dir, frontend=frontend_spec(config))
     run_folder = run_dir(out, corpus, method, config.seed)
     if final:
         from sermeta.predict import train_final

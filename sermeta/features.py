@@ -55,6 +55,9 @@ def feature_names(frontend='is09') -> list[str]:
     "Names of a front-end's columns, in order (is09: 16 LLDs, then their 16 deltas)."
     if frontend == 'is09': return list(_smile().feature_names)
     if frontend == 'logmel': return [f"logmel_{i}" for i in range(LOGMEL['n_mels'])]
+    if get_frontend(frontend).name == 'ssl':
+        from sermeta.ssl import ssl_width
+        return [f"ssl_{i}" for i in range(ssl_width(frontend))]
     return [name for smile in _smiles(get_frontend(frontend).name) for name in smile.feature_names]
 
 # %% ../nbs/03_features.ipynb #3a1f3dd0
@@ -84,6 +87,9 @@ def extract_signal(x, path='<signal>', frontend='is09') -> np.ndarray:
     "The `(frames, columns)` float32 feature matrix of a 16 kHz mono signal (is09: 32 columns)."
     if frontend == 'is09': y = _smile().process_signal(x, SAMPLE_RATE).to_numpy(np.float32)
     elif frontend == 'logmel': y = _logmel(x)
+    elif get_frontend(frontend).name == 'ssl':
+        from sermeta.ssl import ssl_features
+        y = ssl_features(frontend, [x])[0]
     else:
         smiles = _smiles(get_frontend(frontend).name)
         parts = [smile.process_signal(x, SAMPLE_RATE).to_numpy(np.float32) for smile in smiles]
@@ -111,11 +117,18 @@ FRONTENDS = {fe.name: fe for fe in (
     FrontEnd('egemaps', "eGeMAPS v02's 25 LLDs", (('eGeMAPSv02', 'LowLevelDescriptors'),)),
     FrontEnd('compare', "ComParE 2016's 65 LLDs and their 65 deltas",
              (('ComParE_2016', 'LowLevelDescriptors'), ('ComParE_2016', 'LowLevelDescriptors_Deltas'))),
-    FrontEnd('logmel', "64 log-Mel bands, 25 ms windows every 10 ms (librosa)", settings=tuple(LOGMEL.items())))}
+    FrontEnd('logmel', "64 log-Mel bands, 25 ms windows every 10 ms (librosa)", settings=tuple(LOGMEL.items())),
+    FrontEnd('ssl', "a self-supervised speech model's hidden states (a local folder; sermeta.ssl)"))}
 
 def get_frontend(name) -> FrontEnd:
-    "The front-end called `name`; an error listing the known ones otherwise."
+    "The front-end `name` names (or an `ssl:<layer>:<folder>` spec); else an error listing them."
     if isinstance(name, FrontEnd): return name
+    if str(name).startswith('ssl:'):
+        from sermeta.ssl import parse_ssl_spec
+        folder, layer = parse_ssl_spec(name)
+        return FrontEnd('ssl', FRONTENDS['ssl'].about, settings=(('model', str(folder)), ('layer', layer)))
+    if name == 'ssl': raise ValueError("the ssl front-end needs a local model folder: give --ssl_model DIR "
+                                       "(and --ssl_layer K or mean)")
     if name not in FRONTENDS: raise ValueError(f"unknown front-end {name!r}; known: {list(FRONTENDS)}")
     return FRONTENDS[name]
 
@@ -130,6 +143,9 @@ def frontend_hash(name='is09') -> str:
     "Hash of what decides a front-end's features: its config, the library's version, ours."
     fe = get_frontend(name)
     if fe.name == 'is09': return config_hash()
+    if fe.name == 'ssl':
+        from sermeta.ssl import ssl_hash
+        return ssl_hash(name, FEATURE_VERSION)
     import opensmile, librosa
     version = librosa.__version__ if fe.name == 'logmel' else opensmile.__version__
     text = f"{fe.sets}|{fe.settings}|{version}|{FEATURE_VERSION}"
@@ -154,6 +170,7 @@ def _file_key(path, frontend='is09') -> str: return _key(Path(path).read_bytes()
 
 def _index_path(cache, frontend='is09') -> Path:
     "The index of front-end `frontend`'s entries (is09 keeps the name it always had)."
+    if str(frontend).startswith('ssl:'): return Path(cache)/f'index-ssl-{frontend_hash(frontend)}.json'
     return Path(cache)/('index.json' if frontend == 'is09' else f'index-{frontend}.json')
 
 def _extract_file(path, frontend='is09'):
@@ -275,6 +292,30 @@ def _extract_missing(todo, cache, index, out, n_jobs, progress, frontend='is09')
         write_json(index, _index_path(cache, frontend))
     return errors
 
+def _extract_missing_ssl(todo, cache, index, out, n_jobs, progress, frontend) -> list:
+    "`_extract_missing` for an ssl front-end: in this process, in batches, on a GPU if any."
+    from sermeta.ssl import ssl_features
+    real_paths = {v[0]: k for k, v in todo.items()}
+    signals, errors = {}, []
+    for given_path in real_paths:
+        try: signals[given_path], notes = read_audio(given_path)
+        except ValueError as e: errors.append(str(e)); continue
+        for n in notes: warnings.warn(n)
+    bar = tqdm(total=len(signals), desc='features ssl', unit='utt', disable=not progress)
+    try:
+        for given_path, y in zip(signals, ssl_features(frontend, list(signals.values()), progress=bar)):
+            if not len(y): errors.append(f"{given_path}: too short for the ssl front-end (no 20 ms frame)"); continue
+            key, data = _file_key(given_path, frontend), io.BytesIO()
+            np.save(data, y)
+            with atomic_write(_npy(cache, key), 'wb') as f: f.write(data.getvalue())
+            for u in todo[real_paths[given_path]][1:]: out[u] = y
+            st = os.stat(given_path)
+            index[real_paths[given_path]] = [st.st_size, st.st_mtime_ns, key, _entry_digest(data.getvalue())]
+    finally:
+        bar.close()
+        write_json(index, _index_path(cache, frontend))
+    return errors
+
 class Features(dict):
     "`{utt_id: (frames, columns) float32}`, knowing the front-end that made it (`.frontend`)."
     frontend = 'is09'
@@ -286,10 +327,12 @@ def extract_features(table,               # utterance table with `utt_id` and `p
                      progress=True         # show a tqdm bar
                     ) -> Features:
     "`{utt_id: (frames, columns) float32}` for each utterance of `table`, cached where possible."
-    frontend, cache = get_frontend(frontend).name, Path(cache_dir) if cache_dir else default_cache_dir()
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    frontend = frontend if get_frontend(frontend).name == 'ssl' else get_frontend(frontend).name
     index = _load_index(cache, frontend)
     out, todo, changed = _read_cached(table, cache, index, frontend)
-    errors = _extract_missing(todo, cache, index, out, n_jobs, progress, frontend) if todo else []
+    extract = _extract_missing_ssl if frontend.startswith('ssl:') else _extract_missing
+    errors = extract(todo, cache, index, out, n_jobs, progress, frontend) if todo else []
     if changed and not todo: write_json(index, _index_path(cache, frontend))  # else _extract_missing wrote it
     if errors:
         raise ValueError(f"{len(errors)} file(s) could not be used (the other {len(out)} are extracted and cached):\n  "

@@ -13,7 +13,7 @@ from .features import read_audio, extract_signal, feature_names
 from .folds import Fold, Normaliser, fold_normaliser
 from .methods import get_method
 from .model import EmotionClassifier, class_log_probs
-from .runs import Config
+from .runs import Config, frontend_spec
 from .train import train_fold, read_checkpoint
 
 # %% auto #0
@@ -43,7 +43,7 @@ def train_final(table,              # the utterance table
     norm = fold_normaliser(fold, features)
     state = dict(format=MODEL_FORMAT, model={k: v.cpu() for k, v in best['model'].items()},
                  mean=torch.from_numpy(norm.mean), std=torch.from_numpy(norm.std), classes=list(classes),
-                 feature_names=feature_names(config.frontend), frontend=config.frontend,
+                 feature_names=feature_names(frontend_spec(config)), frontend=frontend_spec(config),
                  method=get_method(method).name, config=config.to_dict())
     with atomic_write(out, 'wb') as f: torch.save(state, f)
     return out

@@ -14,7 +14,7 @@ from .folds import PROTOCOLS, NORMS
 from .features import FRONTENDS
 
 # %% auto #0
-__all__ = ['LW_OPTIMIZERS', 'LW_RESCALES', 'FOLD_FILES', 'DIVERGED', 'Config', 'resolve_device', 'config_flags',
+__all__ = ['LW_OPTIMIZERS', 'LW_RESCALES', 'FOLD_FILES', 'DIVERGED', 'Config', 'frontend_spec', 'resolve_device', 'config_flags',
            'config_overrides', 'run_dir', 'start_run', 'setting_name', 'parse_setting', 'record_path', 'write_record',
            'read_record', 'compress_records', 'write_fold_results', 'fold_problems', 'fold_finished', 'pool_run',
            'read_run', 'diverged_settings', 'finished_seeds', 'read_seeds']
@@ -27,7 +27,7 @@ LW_RESCALES = ('update', 'epoch')
 class Config:
     "Every setting of a training run (the paper's where it gives one, ours otherwise)."
     OPTIONS = ('lw_bf16', 'lw_optimizer', 'lw_rescale', 'lw_steps', 'lw_start',  # left out of config.json at defaults
-               'protocol', 'folds_k', 'frontend', 'norm')
+               'protocol', 'folds_k', 'frontend', 'norm', 'ssl_model', 'ssl_layer')
     fc_size: int = 512        # paper: FC 512
     lstm_size: int = 128      # paper: BLSTM 128 (ours: per direction)
     dropout: float = 0.5      # paper: 0.5 on all layers
@@ -51,6 +51,8 @@ class Config:
     folds_k: int = 10         # speaker groups of the kfold protocol
     frontend: str = 'is09'    # the frame features: is09 (paper) | egemaps | compare (sermeta.features.FRONTENDS)
     norm: str = 'fold'        # fold (training speakers' statistics, paper) | speaker (each speaker's own)
+    ssl_model: str = ''       # frontend ssl: a local folder with a WavLM, HuBERT or wav2vec 2.0 checkpoint
+    ssl_layer: str = 'mean'   # frontend ssl: the hidden-state layer K (0, 1, ...) or the mean of the layers
 
     def __post_init__(self): _check_config(self)
 
@@ -82,9 +84,17 @@ def _check_config(config):
              ('protocol', config.protocol in PROTOCOLS, f'one of {PROTOCOLS}'),
              ('folds_k', config.folds_k >= 3, '>= 3'),
              ('frontend', config.frontend in FRONTENDS, f'one of {tuple(FRONTENDS)}'),
-             ('norm', config.norm in NORMS, f'one of {NORMS}')]
+             ('norm', config.norm in NORMS, f'one of {NORMS}'),
+             ('ssl_model', config.frontend != 'ssl' or bool(config.ssl_model), 'a local model folder for frontend ssl'),
+             ('ssl_layer', config.ssl_layer == 'mean' or str(config.ssl_layer).isdigit(), "a layer number or 'mean'")]
     for name, ok, rule in rules:
         if not ok: raise ValueError(f"Config: {name} must be {rule}, got {getattr(config, name)!r}")
+
+def frontend_spec(config) -> str:
+    "The front-end a Config asks for, as `extract_features` takes it (ssl: `ssl:<layer>:<folder>`)."
+    if config.frontend != 'ssl': return config.frontend
+    from sermeta.ssl import ssl_spec
+    return ssl_spec(config.ssl_model, config.ssl_layer)
 
 def resolve_device(name='auto') -> torch.device:
     "`auto` is CUDA when available, else the CPU."

@@ -13,7 +13,7 @@ from .corpora import load_corpus
 from .features import extract_features
 from .methods import get_method
 from .runs import Config, run_dir, config_flags, config_overrides, finished_seeds, read_seeds, setting_name
-from .runs import DIVERGED
+from .runs import DIVERGED, frontend_spec
 from .experiment import run_grid
 from .train import NonFiniteLoss
 from .reproduce import reproduce_config, default_jobs, prepare_corpus
@@ -74,7 +74,7 @@ def run_sweep(corpus, root=None, *, sweep='sensitivity', seeds=(0,), folds='all'
     settings = config_overrides(settings)
     if 'seed' in settings: raise ValueError("--seed: a sweep trains the seeds of --seeds (e.g. 0,1,2)")
     table, _ = prepare_corpus(corpus, root, scale=scale, data_dir=data_dir)
-    feats = extract_features(table, cache_dir=cache_dir, progress=progress, frontend=settings.get('frontend', 'is09'))
+    feats = extract_features(table, cache_dir=cache_dir, progress=progress, frontend=frontend_spec(Config(**settings)))
     base = lambda seed: reproduce_config(seed=seed, **settings)
     jobs = jobs or default_jobs(base(0).device)
     for seed in seeds:  # seed by seed, setting by setting: a stopped sweep leaves whole runs

@@ -64,12 +64,12 @@ def test_the_model_follows_the_features_and_speaker_norm_trains(tiny, tmp_path):
 
 
 def test_unknown_frontend_and_norm_are_refused():
-    with pytest.raises(ValueError, match=r"Config: frontend must be one of \('is09', 'egemaps', 'compare', 'logmel'\), got 'mfcc'"):
+    with pytest.raises(ValueError, match=r"Config: frontend must be one of \('is09', 'egemaps', 'compare', 'logmel', 'ssl'\), got 'mfcc'"):
         Config(frontend='mfcc')
     with pytest.raises(ValueError, match=r"Config: norm must be one of \('fold', 'speaker'\), got 'global'"):
         Config(norm='global')
     assert 'frontend' not in Config().to_dict() and Config(norm='speaker').to_dict()['norm'] == 'speaker'
-    assert list(FRONTENDS) == ['is09', 'egemaps', 'compare', 'logmel']
+    assert list(FRONTENDS) == ['is09', 'egemaps', 'compare', 'logmel', 'ssl']
 
 
 def test_a_final_model_reads_wavs_with_its_own_frontend(emodb_root, tmp_path):
@@ -86,3 +86,52 @@ def test_a_final_model_reads_wavs_with_its_own_frontend(emodb_root, tmp_path):
         predict_files(path, table.path[:1], frontend='is09')
     with pytest.raises(ValueError, match="norm='speaker' needs each test speaker's own statistics"):
         train_final(table, feats, config=tiny_config(frontend='egemaps', norm='speaker'), out=tmp_path / 'x.pt')
+
+
+def _tiny_wavlm(folder):
+    "A tiny random WavLM checkpoint and its feature extractor in `folder`, standing for a user's local model."
+    import torch
+    from transformers import WavLMConfig, WavLMModel, Wav2Vec2FeatureExtractor
+    torch.manual_seed(0)
+    config = WavLMConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, conv_dim=(8,) * 7,
+                         num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, num_buckets=16,
+                         max_bucket_distance=50, feat_extract_norm='layer', do_stable_layer_norm=True)
+    WavLMModel(config).save_pretrained(folder)
+    Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=True).save_pretrained(folder)
+    return folder
+
+
+def _manifest(emodb_root, path, per_class=2, speakers=('03', '08', '09', '10')):
+    from sermeta.corpora import load_corpus
+    t = load_corpus('emodb', emodb_root)
+    t = t[t.speaker.isin(speakers)].groupby(['speaker', 'label']).head(per_class)
+    t[['path', 'speaker', 'label']].to_csv(path, index=False)
+    return path
+
+
+def test_ssl_frontend_end_to_end(emodb_root, emodb_three, tmp_path):
+    "A local checkpoint's hidden states: 20 ms frames, cached apart per layer, and a fold trained from the CLI."
+    import subprocess, sys
+    from sermeta.ssl import ssl_spec
+    model = _tiny_wavlm(tmp_path / 'wavlm')
+    spec = ssl_spec(model, 'mean')
+    feats = extract_features(emodb_three, frontend=spec, cache_dir=tmp_path / 'cache', progress=False)
+    assert feats.frontend == spec
+    for utt, seconds in zip(emodb_three.utt_id, emodb_three.seconds):
+        assert feats[utt].shape[1] == 16 and abs(feats[utt].shape[0] - 50 * seconds) <= 2   # a frame every 20 ms
+    layer1 = extract_features(emodb_three, frontend=ssl_spec(model, 1), cache_dir=tmp_path / 'cache', progress=False)
+    again = extract_features(emodb_three, frontend=spec, cache_dir=tmp_path / 'cache', progress=False)
+    assert all(np.array_equal(feats[u], again[u]) and not np.array_equal(feats[u], layer1[u]) for u in feats)
+    manifest = _manifest(emodb_root, tmp_path / 'm.csv')
+    cmd = [sys.executable, '-c', 'import sys; sys.argv[0] = "sermeta_train"; from sermeta.experiment import train_cli; '
+           'sys.exit(train_cli())', '--corpus', 'manifest', '--root', str(manifest), '--out', str(tmp_path / 'runs'),
+           '--folds', '0', '--max_epochs', '1', '--fc_size', '16', '--lstm_size', '8', '--frontend', 'ssl']
+    env = {**__import__('os').environ, 'SERMETA_CACHE': str(tmp_path / 'home')}
+    r = subprocess.run(cmd + ['--ssl_model', str(model)], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert '"frontend": "ssl"' in (tmp_path / 'runs/manifest/baseline/seed0/config.json').read_text()
+    for folder, message in [(tmp_path / 'nowhere', 'no such folder'), (tmp_path / 'm.csv', 'no such folder')]:
+        r = subprocess.run(cmd + ['--ssl_model', str(folder)], capture_output=True, text=True, env=env)
+        assert r.returncode == 1 and 'Traceback' not in r.stderr and message in r.stderr.splitlines()[-1], r.stderr[-2000:]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert 'Config: ssl_model must be a local model folder for frontend ssl' in r.stderr.splitlines()[-1]
