@@ -9,7 +9,7 @@ from pathlib import Path
 from fastcore.script import store_true
 from .core import worker_pool, explain_dead_workers, console_script, folder_lock
 from .runs import Config, run_dir, start_run, pool_run, config_flags, config_overrides, fold_finished
-from .runs import frontend_spec
+from .runs import frontend_spec, resolve_schedule
 from .corpora import load_corpus, parse_classes, class_order
 from .features import extract_features
 from .folds import make_folds
@@ -139,6 +139,7 @@ def _train_and_pool(table, features, runs, classes, folds, corpus, jobs, executo
         if protocol not in folds_of: folds_of[protocol] = make_folds(table, classes=classes, protocol=protocol[0],
                                                                      k=protocol[1])
         all_folds = folds_of[protocol]
+        config = resolve_schedule(config, len(all_folds[0].train_ids))
         start_run(out, dict(config=config.to_dict(), method=method.to_dict(), corpus=corpus, classes=list(classes)))
         unfinished = [i for i in parse_folds(folds, len(all_folds)) if not fold_finished(out/f'fold{i}')]
         tasks += [(all_folds[i], method, config, out/f'fold{i}', list(classes)) for i in unfinished]

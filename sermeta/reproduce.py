@@ -16,6 +16,7 @@ from .experiment import run_grid
 from .evaluate import label_fix_rates
 from .folds import balance_table, balanced_corpus, BALANCED_METHODS
 from .runs import Config, resolve_device, run_dir, finished_seeds, read_seeds, config_flags, config_overrides
+from .runs import frontend_spec
 from .reports import run_reports, table2
 
 

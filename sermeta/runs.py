@@ -4,8 +4,8 @@
 
 # %% ../nbs/07a_runs.ipynb #143fc00d
 from __future__ import annotations
-import gzip, io, json, os, re, warnings
-from dataclasses import dataclass, fields
+import gzip, io, json, math, os, re, warnings
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 import pandas as pd, torch
 from .core import atomic_write, write_json, settings_record, write_digests, read_digests, damaged_files
@@ -14,7 +14,8 @@ from .folds import PROTOCOLS, NORMS
 from .features import FRONTENDS
 
 # %% auto #0
-__all__ = ['LW_OPTIMIZERS', 'LW_RESCALES', 'FOLD_FILES', 'DIVERGED', 'Config', 'frontend_spec', 'resolve_device', 'config_flags',
+__all__ = ['LW_OPTIMIZERS', 'LW_RESCALES', 'PATIENCE_UPDATES', 'MAX_UPDATES', 'PATIENCE_EPOCHS', 'MAX_EPOCHS', 'FOLD_FILES',
+           'DIVERGED', 'Config', 'frontend_spec', 'resolve_device', 'resolve_schedule', 'config_flags',
            'config_overrides', 'run_dir', 'start_run', 'setting_name', 'parse_setting', 'record_path', 'write_record',
            'read_record', 'compress_records', 'write_fold_results', 'fold_problems', 'fold_finished', 'pool_run',
            'read_run', 'diverged_settings', 'finished_seeds', 'read_seeds']
@@ -37,8 +38,8 @@ class Config:
     label_scale: float = 1.0  # l_n starts at label_scale * one-hot (paper, literally: 1)
     lw_dropout: bool = False  # dropout active in the l/w inference pass (ours: off, predictions as at test)
     batch_size: int = 32      # utterances per batch (ours)
-    max_epochs: int = 30      # network epochs per phase at most (ours)
-    patience: int = 5         # epochs without a better validation loss before stopping (ours)
+    max_epochs: int = 0       # network epochs per phase at most; 0: by rule (`resolve_schedule`; 30 at IEMOCAP's size)
+    patience: int = 0         # epochs without a better validation loss before stopping; 0: by rule (5 at IEMOCAP's)
     seed: int = 0             # random seed of the network's start, the batches and the sampling
     device: str = 'auto'      # auto | cpu | cuda | cuda:N
     bf16: bool = False        # bfloat16 autocast for the network's matrix products
@@ -75,8 +76,8 @@ def _check_config(config):
              ('label_scale', config.label_scale > 0, '> 0'),
              ('dropout', 0 <= config.dropout < 1, 'in [0, 1)'),
              ('batch_size', config.batch_size >= 1, '>= 1'),
-             ('max_epochs', config.max_epochs >= 1, '>= 1'),
-             ('patience', config.patience >= 1, '>= 1'),
+             ('max_epochs', config.max_epochs >= 0, '>= 1, or 0 for the rule'),
+             ('patience', config.patience >= 0, '>= 1, or 0 for the rule'),
              ('lw_steps', config.lw_steps >= 1, '>= 1'),
              ('lw_start', config.lw_start >= 0, '>= 0'),
              ('lw_optimizer', config.lw_optimizer in LW_OPTIMIZERS, f'one of {LW_OPTIMIZERS}'),
@@ -100,6 +101,18 @@ def resolve_device(name='auto') -> torch.device:
     "`auto` is CUDA when available, else the CPU."
     if name == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     return torch.device(name)
+
+# %% ../nbs/07a_runs.ipynb #edb99545
+PATIENCE_UPDATES, MAX_UPDATES = 90, 540   # the rule's minimum patience and cap, in optimiser updates
+PATIENCE_EPOCHS, MAX_EPOCHS = 5, 30        # and in epochs (the paper-sized schedule)
+
+def resolve_schedule(config, n_train) -> Config:
+    "`config` with max_epochs and patience set by rule where they are 0, for `n_train` training utterances."
+    if config.max_epochs and config.patience: return config
+    batches = max(1, math.ceil(n_train / config.batch_size))
+    rule = dict(max_epochs=max(MAX_EPOCHS, math.ceil(MAX_UPDATES / batches)),
+                patience=max(PATIENCE_EPOCHS, math.ceil(PATIENCE_UPDATES / batches)))
+    return replace(config, **{k: getattr(config, k) or v for k, v in rule.items()})
 
 # %% ../nbs/07a_runs.ipynb #6a2652fa
 def config_flags(parser):

@@ -112,7 +112,7 @@ def noise_sweep(levels, *, methods=('Lw',), folds='0,1', scale=0.1, runs='runs',
                 config=None, jobs=None, progress=True) -> pd.DataFrame:
     "Correction scores of `methods` on synthetic corpora generated at each annotator-noise level."
     from sermeta.synthetic import generate_corpus
-    config = config or reproduce_config()
+    config = config or reproduce_config(max_epochs=30, patience=5)  # the schedule its committed runs were made with
     rows = []
     for level in levels:
         folder = Path(data_dir)/f'synthetic-scale{scale:g}-seed0-noise{level:g}'

@@ -11,6 +11,7 @@ import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from tqdm.auto import tqdm
 from .core import atomic_write, make_folder
 from .runs import Config, resolve_device, write_fold_results, write_record, read_record, fold_finished
+from .runs import resolve_schedule
 from .folds import fold_normaliser, speaker_normalised
 from .model import EmotionClassifier, class_log_probs
 from .meta import LabelWeightState
@@ -414,6 +415,7 @@ def train_fold(fold,               # a folds.Fold
               ) -> dict:
     "Train and test one fold; write checkpoint.pt, its records (`write_fold_results`) and done."
     method, classes = get_method(method), list(classes)
+    config = resolve_schedule(config, len(fold.train_ids))
     out = _output_folder(out_dir, method)
     if fold_finished(out): return json.loads((out/'metrics.json').read_text())
     sets = _fold_sets(fold, table, features, method, classes, config, out)
