@@ -107,7 +107,7 @@ PATIENCE_UPDATES, MAX_UPDATES = 90, 540   # the rule's minimum patience and cap,
 PATIENCE_EPOCHS, MAX_EPOCHS = 5, 30        # and in epochs (the paper-sized schedule)
 
 def resolve_schedule(config, n_train) -> Config:
-    "`config` with max_epochs and patience set by rule where they are 0, for `n_train` training utterances."
+    "`config` with max_epochs and patience set by rule where 0, for `n_train` training utterances."
     if config.max_epochs and config.patience: return config
     batches = max(1, math.ceil(n_train / config.batch_size))
     rule = dict(max_epochs=max(MAX_EPOCHS, math.ceil(MAX_UPDATES / batches)),
