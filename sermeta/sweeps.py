@@ -20,8 +20,8 @@ from .reproduce import reproduce_config, default_jobs, prepare_corpus
 from .claims import correction_scores, seed_metrics
 
 # %% auto #0
-__all__ = ['SENSITIVITY', 'SWEEPS', 'Sweep', 'sweep_grid', 'sweep_summary', 'mark_diverged', 'run_sweep', 'sweep_cli',
-           'noise_sweep']
+__all__ = ['SENSITIVITY', 'SWEEPS', 'LITERAL', 'Sweep', 'confirmation_sweep', 'sweep_grid', 'sweep_summary', 'mark_diverged',
+           'run_sweep', 'sweep_cli', 'noise_sweep']
 
 # %% ../nbs/11a_sweeps.ipynb #c43dc108
 @dataclass(frozen=True)
@@ -43,6 +43,20 @@ SENSITIVITY = Sweep('sensitivity', ('Lw',), (
     dict(lr_label=0.01, lr_weight=0.001), _rule('sgd', 0.1, 0.01),            # the third order of magnitude
     {**_rule('adam', 0.01, 0.01), 'lw_rescale': 'epoch'}, dict(label_scale=10.0)))
 SWEEPS = {sweep.name: sweep for sweep in (SENSITIVITY,)}
+
+# %% ../nbs/11a_sweeps.ipynb #b7a2ef1f
+LITERAL = _rule('adam', 0.001, 0.001)  # "We used Adam": the network's step size, rescaled after every update
+
+def confirmation_sweep(runs, corpus, *, n_best=3, screen=SENSITIVITY, reference='baseline') -> Sweep:
+    "The `n_best` settings of `screen` with the largest mean WA and UA gain on `corpus`; LITERAL."
+    from sermeta.claims import sensitivity_table
+    names = {setting_name(m, s): s for m in screen.methods for s in screen.settings if s}
+    table = sensitivity_table(runs, corpus, list(names), reference=reference, n_boot=200)
+    if table.empty: raise ValueError(f"{runs}/{corpus}: no finished setting of the {screen.name} screen to confirm; "
+                                     f"run sermeta_sweep --corpus {corpus} first")
+    ranked = [names[n] for n in (table.WA_diff + table.UA_diff).sort_values(ascending=False, kind='stable').index]
+    settings = ranked[:n_best] + ([LITERAL] if LITERAL not in ranked[:n_best] else ranked[n_best:n_best + 1])
+    return Sweep('confirmation', screen.methods, tuple(settings))
 
 # %% ../nbs/11a_sweeps.ipynb #a39c88ef
 def sweep_grid(sweep, corpus, seeds, runs, base) -> list:
@@ -70,28 +84,31 @@ def mark_diverged(folder, error):
 def run_sweep(corpus, root=None, *, sweep='sensitivity', seeds=(0,), folds='all', runs='runs', jobs=None,
               cache_dir=None, scale=0.1, data_dir='data', progress=True, **settings) -> pd.DataFrame:
     "Train every method x setting x seed of a sweep on `corpus` (resumably); its WA/UA summary."
-    if sweep not in SWEEPS: raise ValueError(f"unknown sweep {sweep!r}; choose one of {list(SWEEPS)}")
+    if sweep not in SWEEPS and sweep != 'confirmation':
+        raise ValueError(f"unknown sweep {sweep!r}; choose one of {list(SWEEPS) + ['confirmation']}")
     settings = config_overrides(settings)
     if 'seed' in settings: raise ValueError("--seed: a sweep trains the seeds of --seeds (e.g. 0,1,2)")
     table, _ = prepare_corpus(corpus, root, scale=scale, data_dir=data_dir)
     feats = extract_features(table, cache_dir=cache_dir, progress=progress, frontend=frontend_spec(Config(**settings)))
     base = lambda seed: reproduce_config(seed=seed, **settings)
     jobs = jobs or default_jobs(base(0).device)
+    grid = confirmation_sweep(runs, corpus) if sweep == 'confirmation' else SWEEPS[sweep]
+    print(f"{grid.name}: {[setting_name(m, s) for m in grid.methods for s in grid.settings]}", flush=True)
     for seed in seeds:  # seed by seed, setting by setting: a stopped sweep leaves whole runs
-        for run in sweep_grid(SWEEPS[sweep], corpus, [seed], runs, base):
+        for run in sweep_grid(grid, corpus, [seed], runs, base):
             if (Path(run[2])/DIVERGED).is_file():
                 print(f"{run[2]}: left out, it diverged before (delete {DIVERGED} there to try again)", flush=True)
                 continue
             try: run_grid(table, feats, [run], classes=CLASSES, corpus=corpus, folds=folds, jobs=jobs,
                           progress=progress)
             except NonFiniteLoss as e: mark_diverged(run[2], e)
-    return sweep_summary(SWEEPS[sweep], corpus, runs)
+    return sweep_summary(grid, corpus, runs)
 
 # %% ../nbs/11a_sweeps.ipynb #f0d7c39f
 @console_script(more_flags=config_flags)
 def sweep_cli(corpus:str='synthetic',    # synthetic (generated), emodb, iemocap, cremad, msp_podcast or manifest
               root:str=None,             # corpus folder (synthetic: where to generate it)
-              sweep:str='sensitivity',   # a sweep of SWEEPS
+              sweep:str='sensitivity',   # a sweep of SWEEPS, or confirmation (the screen's best, the literal)
               seeds:str='0',             # comma-separated training seeds
               folds:str='all',           # 'all' or comma-separated fold numbers
               runs:str='runs',           # where run directories go

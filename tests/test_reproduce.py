@@ -102,3 +102,6 @@ def test_sensitivity_sweep_trains_named_runs_and_resumes(tmp_path, monkeypatch, 
     pd.testing.assert_frame_equal(S.run_sweep('synthetic', **kw), summary)
     assert (adam / 'fold0' / 'metrics.json').stat().st_mtime_ns == stamp
     assert 'left out, it diverged before (delete diverged.json there to try again)' in capsys.readouterr().out
+    # the confirmation: the screen's best finished setting (against the reports' reading here) and the literal reading
+    confirm = S.confirmation_sweep(tmp_path / 'runs', 'synthetic', n_best=1, screen=small, reference='Lw')
+    assert confirm.settings == (dict(lw_optimizer='adam', lr_label=0.1, lr_weight=0.1), S.LITERAL)
