@@ -224,12 +224,16 @@ def test_consensus_without_expected_columns(tree):
         load_msp_podcast(root)
 
 
+def _set_cells(csv, rows, column, value):
+    "Write `value` into `column` of data rows `rows` of `csv` (0-based, after the header)."
+    table = pd.read_csv(csv, dtype=str)
+    table.loc[rows, column] = value
+    table.to_csv(csv, index=False)
+
+
 def test_unknown_class_letter_names_file_row_value(tree):
     root, turns = tree
-    csv = root/'Labels'/'labels_concensus.csv'
-    table = pd.read_csv(csv, dtype=str)
-    table.loc[[6, 9], 'EmoClass'] = 'Z'
-    table.to_csv(csv, index=False)
+    _set_cells(root/'Labels'/'labels_concensus.csv', [6, 9], 'EmoClass', 'Z')
     with pytest.raises(ValueError, match=r"labels_concensus\.csv, line 8, EmoClass 'Z': unknown class letter; "
                                          r"MSP-Podcast's are A, S, H, U, F, D, C, N, O, X \(2 row\(s\) like it\)"):
         load_msp_podcast(root)
@@ -256,10 +260,7 @@ def test_unknown_primary_emotion(tmp_path, release):
 
 def test_malformed_emodetail(tree):
     root, _ = tree
-    csv = root/'Labels'/'labels_detailed.csv'
-    table = pd.read_csv(csv, dtype=str)
-    table.loc[4, 'EmoDetail'] = 'Neutral'
-    table.to_csv(csv, index=False)
+    _set_cells(root/'Labels'/'labels_detailed.csv', [4], 'EmoDetail', 'Neutral')
     with pytest.raises(ValueError, match=r"labels_detailed\.csv, line 6, EmoDetail 'Neutral': not one rating like "
                                          r"'WORKER00000001; Neutral;"):
         load_msp_podcast(root)
