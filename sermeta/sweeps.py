@@ -12,7 +12,7 @@ from .core import CLASSES, write_csv, write_json, console_script
 from .corpora import load_corpus
 from .features import extract_features
 from .methods import get_method
-from .runs import Config, run_dir, config_flags, config_overrides, finished_seeds, read_seeds, setting_name
+from .runs import Config, run_dir, config_flags, config_overrides, finished_seeds, read_seeds, read_run, setting_name
 from .runs import DIVERGED, frontend_spec
 from .experiment import run_grid
 from .train import NonFiniteLoss
@@ -47,14 +47,20 @@ SWEEPS = {sweep.name: sweep for sweep in (SENSITIVITY,)}
 # %% ../nbs/11a_sweeps.ipynb #b7a2ef1f
 LITERAL = _rule('adam', 0.001, 0.001)  # "We used Adam": the network's step size, rescaled after every update
 
-def confirmation_sweep(runs, corpus, *, n_best=3, screen=SENSITIVITY, reference='baseline') -> Sweep:
-    "The `n_best` settings of `screen` with the largest mean WA and UA gain on `corpus`; LITERAL."
-    from sermeta.claims import sensitivity_table
+def _screen_gain(runs, corpus, name, reference, seed) -> float:
+    "Mean of the WA and UA gains of run `name` over `reference` on the screen's seed `seed`."
+    wa_ua = [seed_metrics(read_run(runs, corpus, n, seed)[0].assign(seed=seed), CLASSES).iloc[0]
+             for n in (name, reference)]
+    return float((wa_ua[0] - wa_ua[1]).mean())
+
+def confirmation_sweep(runs, corpus, *, n_best=3, screen=SENSITIVITY, reference='baseline', seed=0) -> Sweep:
+    "The `n_best` settings of `screen` with the largest mean WA and UA gain on `seed`; LITERAL."
     names = {setting_name(m, s): s for m in screen.methods for s in screen.settings if s}
-    table = sensitivity_table(runs, corpus, list(names), reference=reference, n_boot=200)
-    if table.empty: raise ValueError(f"{runs}/{corpus}: no finished setting of the {screen.name} screen to confirm; "
-                                     f"run sermeta_sweep --corpus {corpus} first")
-    ranked = [names[n] for n in (table.WA_diff + table.UA_diff).sort_values(ascending=False, kind='stable').index]
+    gains = {n: _screen_gain(runs, corpus, n, reference, seed)
+             for n in names if seed in finished_seeds(runs, corpus, n)}
+    if not gains: raise ValueError(f"{runs}/{corpus}: no setting of the {screen.name} screen finished on seed {seed}; "
+                                   f"run sermeta_sweep --corpus {corpus} --seeds {seed} first")
+    ranked = [names[n] for n in sorted(gains, key=lambda n: -gains[n])]  # stable: screen order breaks ties
     settings = ranked[:n_best] + ([LITERAL] if LITERAL not in ranked[:n_best] else ranked[n_best:n_best + 1])
     return Sweep('confirmation', screen.methods, tuple(settings))
 
