@@ -139,8 +139,9 @@ def _smiles(name) -> tuple:
     return tuple(opensmile.Smile(getattr(opensmile.FeatureSet, s), getattr(opensmile.FeatureLevel, level))
                  for s, level in get_frontend(name).sets)
 
+@lru_cache
 def frontend_hash(name='is09') -> str:
-    "Hash of what decides a front-end's features: its config, the library's version, ours."
+    "Hash of what decides a front-end's features: config, library version, ours (once a process)."
     fe = get_frontend(name)
     if fe.name == 'is09': return config_hash()
     if fe.name == 'ssl':
