@@ -270,6 +270,16 @@ def _read_cached(table, cache, index, frontend='is09'):
         out[utt] = y
     return out, todo, changed
 
+def _store_entry(cache, index, out, todo, real_path, given_path, key, y):
+    "Cache the features `y` of one file (entry and index row) and give them to its other utterances."
+    npy, data = _npy(cache, key), io.BytesIO()
+    np.save(data, y)
+    if not npy.is_file():
+        with atomic_write(npy, 'wb') as f: f.write(data.getvalue())
+    for u in todo[real_path][1:]: out[u] = y
+    st = os.stat(given_path)
+    index[real_path] = [st.st_size, st.st_mtime_ns, key, _entry_digest(data.getvalue())]
+
 def _extract_missing(todo, cache, index, out, n_jobs, progress, frontend='is09') -> list:
     "Extract and cache the files of `todo`, filling `out` and `index`; the messages of failures."
     errors = []
@@ -277,13 +287,7 @@ def _extract_missing(todo, cache, index, out, n_jobs, progress, frontend='is09')
     def _store(given_path, res):
         key, y, notes = res
         for n in notes: warnings.warn(n)
-        npy, data = _npy(cache, key), io.BytesIO()
-        np.save(data, y)
-        if not npy.is_file():
-            with atomic_write(npy, 'wb') as f: f.write(data.getvalue())
-        for u in todo[real_paths[given_path]][1:]: out[u] = y
-        st = os.stat(given_path)
-        index[real_paths[given_path]] = [st.st_size, st.st_mtime_ns, key, _entry_digest(data.getvalue())]
+        _store_entry(cache, index, out, todo, real_paths[given_path], given_path, key, y)
         bar.update()
     def _fail(given_path, e): errors.append(str(e)); bar.update()
     real_paths = {v[0]: k for k, v in todo.items()}  # messages name the path as the table gives it
@@ -306,12 +310,8 @@ def _extract_missing_ssl(todo, cache, index, out, n_jobs, progress, frontend) ->
     try:
         for given_path, y in zip(signals, ssl_features(frontend, list(signals.values()), progress=bar)):
             if not len(y): errors.append(f"{given_path}: too short for the ssl front-end (no 20 ms frame)"); continue
-            key, data = _file_key(given_path, frontend), io.BytesIO()
-            np.save(data, y)
-            with atomic_write(_npy(cache, key), 'wb') as f: f.write(data.getvalue())
-            for u in todo[real_paths[given_path]][1:]: out[u] = y
-            st = os.stat(given_path)
-            index[real_paths[given_path]] = [st.st_size, st.st_mtime_ns, key, _entry_digest(data.getvalue())]
+            key = _file_key(given_path, frontend)
+            _store_entry(cache, index, out, todo, real_paths[given_path], given_path, key, y)
     finally:
         bar.close()
         write_json(index, _index_path(cache, frontend))
