@@ -9,12 +9,13 @@ from .core import CLASSES, reference_label, REFERENCE_LABELS
 from .methods import get_method
 from .paper import PAPER_TABLE2, PAPER_TABLE3
 from .evaluate import label_fix_rates, classification_metrics
-from .runs import read_seeds, read_record, run_dir, parse_setting, finished_seeds
+from .runs import read_seeds, read_record, run_dir, parse_setting, finished_seeds, setting_name, Config
 
 
 # %% auto #0
 __all__ = ['paired_bootstrap', 'seed_metrics', 'gains_vs_baseline', 'ambiguous_utterances', 'correction_scores',
-           'correction_table', 'disagreement', 'per_utterance', 'agreement_correlations', 'sensitivity_table']
+           'correction_table', 'disagreement', 'per_utterance', 'agreement_correlations', 'sensitivity_table',
+           'frontend_table']
 
 # %% ../nbs/16_claims.ipynb #e2a53575
 def _correctness(preds, utt_ids, seeds) -> np.ndarray:
@@ -31,18 +32,18 @@ def _wa_ua(counts, diff, gold, n_classes):
                  for k in range(n_classes) if (gold == k).any()]
     return wa, 100 * np.mean(per_class, axis=0)
 
-def paired_bootstrap(a, b,            # prediction tables (utt_id, gold, pred, and seed when there are several)
+def paired_bootstrap(a, b=None,       # prediction tables (utt_id, gold, pred, and seed when there are several)
                      classes=CLASSES, *, n_boot=2000, seed=0, level=0.95,
                      over_seeds=True) -> pd.DataFrame:  # False: resample utterances only (seeds averaged)
-    "WA and UA of `a` minus `b` with a paired bootstrap interval over seeds and test utterances."
+    "WA and UA of `a` minus `b` (or of `a` alone), with an interval over seeds and test utterances."
     ids = sorted(set(a.utt_id))
-    if set(b.utt_id) != set(ids):
+    seeds = sorted(set(a.get('seed', pd.Series([0]))))
+    if b is not None and set(b.utt_id) != set(ids):
         raise ValueError(f"the two runs predicted different utterances ({len(ids)} vs {b.utt_id.nunique()}); "
                          "compare runs on the same folds")
-    seeds = sorted(set(a.get('seed', pd.Series([0]))))
-    if sorted(set(b.get('seed', pd.Series([0])))) != seeds:
+    if b is not None and sorted(set(b.get('seed', pd.Series([0])))) != seeds:
         raise ValueError("the two runs have different seeds; compare common seeds")
-    diff = _correctness(a, ids, seeds) - _correctness(b, ids, seeds)      # (S, N)
+    diff = _correctness(a, ids, seeds) - (0 if b is None else _correctness(b, ids, seeds))  # (S, N)
     gold = a.drop_duplicates('utt_id').set_index('utt_id').gold.loc[ids].map(list(classes).index).to_numpy()
     rng = np.random.default_rng(seed)
     S, N = diff.shape
@@ -93,7 +94,8 @@ def gains_vs_baseline(runs, corpus, methods, *, classes=CLASSES, reference='base
         by_seed = seed_metrics(preds, classes) - seed_metrics(common_ref, classes)
         for k in ('WA', 'UA'):
             paper = _method_of(m)
-            claim = PAPER_TABLE2[k].get(paper.name, np.nan) - PAPER_TABLE2[k][reference] if paper.in_paper else np.nan
+            paper_k = PAPER_TABLE2[k]
+            claim = paper_k.get(paper.name, np.nan) - paper_k.get(reference, np.nan) if paper.in_paper else np.nan
             low, high = ci.loc[k, 'lo'], ci.loc[k, 'hi']
             rows.append(dict(method=m, metric=k, seeds=len(common), diff=ci.loc[k, 'diff'], ci_low=low, ci_high=high,
                              ci_over='seeds and utterances' if len(common) > 1 else 'utterances (this seed only)',
@@ -229,3 +231,30 @@ def sensitivity_table(runs, corpus, names, *, table=None, classes=CLASSES, refer
             row.update({k: scores.get(k, np.nan) for k in ('fix_recall', 'fix_precision', 'broken', 'AUROC_w_wrong')})
         rows.append(row)
     return pd.DataFrame(rows).set_index('run') if rows else pd.DataFrame(columns=['method', 'setting'])
+
+# %% ../nbs/16_claims.ipynb #d83cd96a
+def frontend_table(runs, corpus, names, *, classes=CLASSES, reference='svm', n_boot=2000) -> pd.DataFrame:
+    "WA/UA (intervals) of each finished run of `names`; UA gain over `reference` on the same input."
+    default = Config()
+    rows = []
+    for name in names:
+        if not finished_seeds(runs, corpus, name): continue
+        method, changes = parse_setting(name)
+        preds, _, seeds = read_seeds(runs, corpus, name)
+        score = paired_bootstrap(preds, classes=classes, n_boot=n_boot)
+        row = dict(run=name, method=method, frontend=changes.get('frontend', default.frontend),
+                   norm=changes.get('norm', default.norm), seeds=len(seeds))
+        for k in ('WA', 'UA'):
+            row.update({k: score.loc[k, 'diff'], f'{k}_ci_low': score.loc[k, 'lo'], f'{k}_ci_high': score.loc[k, 'hi']})
+        ref = setting_name(reference, {k: v for k, v in changes.items() if k in ('frontend', 'norm')})
+        common = sorted(set(seeds) & set(finished_seeds(runs, corpus, ref)))
+        if method != reference and common:  # paired on the seeds both have
+            ref_preds = read_seeds(runs, corpus, ref)[0]
+            ua = paired_bootstrap(preds[preds.seed.isin(common)], ref_preds[ref_preds.seed.isin(common)], classes,
+                                  n_boot=n_boot).loc['UA']
+            row.update({f'UA_vs_{reference}': ua['diff'], f'UA_vs_{reference}_ci_low': ua.lo,
+                        f'UA_vs_{reference}_ci_high': ua.hi})
+        rows.append(row)
+    columns = ['run', 'method', 'frontend', 'norm', 'seeds', *[f'{k}{part}' for k in ('WA', 'UA', f'UA_vs_{reference}')
+                                                                for part in ('', '_ci_low', '_ci_high')]]
+    return pd.DataFrame(rows, columns=columns).set_index('run')

@@ -11,15 +11,15 @@ import matplotlib; matplotlib.use('Agg')
 import matplotlib.pyplot as plt, seaborn as sns
 from .core import CLASSES, write_csv, atomic_write
 from .methods import get_method, TABLE2_ROWS
-from .runs import finished_seeds, read_seeds
+from .runs import finished_seeds, read_seeds, parse_setting
 from .folds import BALANCED_METHODS, balanced_corpus
 from .evaluate import classification_metrics
 from .paper import PAPER_TABLE2, PAPER_QUOTED
 
 # %% auto #0
-__all__ = ['REPORT_FLOAT', 'REPORTS', 'REPORT_PARAMETERS', 'table2', 'mean_sd_cells', 'weight_table', 'label_updates',
-           'save_figure', 'save_heatmap', 'model_figure', 'framework_figure', 'write_table', 'report_runs',
-           'sweep_runs', 'missing_runs', 'report_templates', 'run_reports']
+__all__ = ['REPORT_FLOAT', 'REPORTS', 'REPORT_PARAMETERS', 'SWEEP_REPORTS', 'table2', 'mean_sd_cells', 'weight_table',
+           'label_updates', 'save_figure', 'save_heatmap', 'model_figure', 'framework_figure', 'write_table',
+           'report_runs', 'sweep_runs', 'missing_runs', 'report_templates', 'run_reports']
 
 # %% ../nbs/13_reports.ipynb #a831538b
 def _flat(metrics, classes):
@@ -119,7 +119,7 @@ def write_table(df, out_dir, name, *, markdown=None):
     with atomic_write(out/f'{name}.md') as f: f.write((markdown if markdown is not None else df).to_markdown() + '\n')
 
 # %% ../nbs/13_reports.ipynb #6dc6c377
-REPORTS = ('table1_and_model', 'table2', 'learned', 'balanced', 'claims', 'sensitivity', 'raters')
+REPORTS = ('table1_and_model', 'table2', 'learned', 'balanced', 'claims', 'sensitivity', 'frontends', 'raters')
 REPORT_PARAMETERS = dict(corpus='synthetic',  # synthetic, emodb, iemocap, manifest
                          root=None,           # the corpus folder, relative to `out`
                          runs='runs',         # the run directories, relative to `out`
@@ -130,17 +130,24 @@ REPORT_PARAMETERS = dict(corpus='synthetic',  # synthetic, emodb, iemocap, manif
 def report_runs(name, corpus) -> list:
     "The (corpus, method) runs that report `name` reads beyond the Table 2 methods."
     extra = {'learned': [(corpus, 'Lw')], 'balanced': [(balanced_corpus(corpus), m) for m in BALANCED_METHODS],
-             'sensitivity': [(corpus, 'baseline')]}
+             'sensitivity': [(corpus, 'baseline')], 'frontends': [(corpus, 'baseline'), (corpus, 'svm')]}
     return extra.get(name, [])
 
-def sweep_runs(runs, corpus) -> list:
-    "The names of the sweep settings (`Lw@...`) with a finished seed in `runs`/`corpus`."
-    return sorted({p.parent.parent.name for p in (Path(runs)/corpus).glob('*@*/seed*/metrics.json')})
+def sweep_runs(runs, corpus, method='*') -> list:
+    "The names of the sweep settings of `method` (`Lw@...`) with a finished seed in `runs`/`corpus`."
+    return sorted({p.parent.parent.name for p in (Path(runs)/corpus).glob(f'{method}@*/seed*/metrics.json')})
+
+# the reports that read sweeps: (the setting they need one of, the sweep that trains it)
+SWEEP_REPORTS = {'sensitivity': ('Lw@<setting>', ''),
+                 'frontends': ('baseline@frontend=<front-end>', ' --sweep frontends')}
 
 def missing_runs(name, runs, corpus) -> list:
     "The (corpus, method) runs that report `name` reads and that have no finished seed in `runs`."
     missing = [(c, m) for c, m in report_runs(name, corpus) if not finished_seeds(runs, c, m)]
-    if name == 'sensitivity' and not sweep_runs(runs, corpus): missing.append((corpus, 'Lw@<setting>'))
+    if name == 'sensitivity' and not sweep_runs(runs, corpus, 'Lw'): missing.append((corpus, SWEEP_REPORTS[name][0]))
+    if name == 'frontends' and not any(parse_setting(s)[1].keys() & {'frontend', 'norm'}
+                                       for s in sweep_runs(runs, corpus, 'baseline')):
+        missing.append((corpus, SWEEP_REPORTS[name][0]))
     return missing
 
 def report_templates() -> Path:
@@ -157,7 +164,7 @@ def _reports_with_runs(corpus, runs) -> list:
     names = []
     for name in REPORTS:
         if missing := missing_runs(name, runs, corpus):
-            how = (f"sermeta_sweep --corpus {corpus}" if name == 'sensitivity' else
+            how = (f"sermeta_sweep --corpus {corpus}{SWEEP_REPORTS[name][1]}" if name in SWEEP_REPORTS else
                    f"sermeta_reproduce --methods {','.join(m for _, m in missing)}")
             print(f"reports {corpus}: no {name} report: it reads {', '.join(f'{c}/{m}' for c, m in missing)}, "
                   f"not finished in {runs} (train them: {how})", file=sys.stderr)

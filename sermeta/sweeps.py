@@ -20,8 +20,9 @@ from .reproduce import reproduce_config, default_jobs, prepare_corpus
 from .claims import correction_scores, seed_metrics
 
 # %% auto #0
-__all__ = ['SENSITIVITY', 'SWEEPS', 'LITERAL', 'Sweep', 'confirmation_sweep', 'sweep_grid', 'sweep_summary', 'mark_diverged',
-           'run_sweep', 'sweep_cli', 'noise_sweep']
+__all__ = ['SENSITIVITY', 'SWEEPS', 'LITERAL', 'FRONTEND_SCREEN', 'CONFIRMATIONS', 'Sweep', 'confirmation_sweep',
+           'frontend_confirmation', 'sweep_grid', 'sweep_summary', 'mark_diverged', 'run_sweep', 'sweep_cli',
+           'noise_sweep']
 
 # %% ../nbs/11a_sweeps.ipynb #c43dc108
 @dataclass(frozen=True)
@@ -64,6 +65,31 @@ def confirmation_sweep(runs, corpus, *, n_best=3, screen=SENSITIVITY, reference=
     settings = ranked[:n_best] + ([LITERAL] if LITERAL not in ranked[:n_best] else ranked[n_best:n_best + 1])
     return Sweep('confirmation', screen.methods, tuple(settings))
 
+# %% ../nbs/11a_sweeps.ipynb #b4df2cfb
+def _frames(frontend, norm) -> dict:
+    "The Config changes of a front-end and a normalisation ({} for the paper's is09 + fold)."
+    changes = {'frontend': frontend, 'norm': norm}
+    return {k: v for k, v in changes.items() if v != getattr(Config(), k)}
+
+FRONTEND_SCREEN = Sweep('frontends', ('svm', 'baseline'), tuple(
+    _frames(frontend, norm) for frontend in ('is09', 'egemaps', 'compare', 'logmel') for norm in ('fold', 'speaker')))
+SWEEPS['frontends'] = FRONTEND_SCREEN
+
+def frontend_confirmation(runs, corpus, *, n_best=2, screen=FRONTEND_SCREEN, seed=0,
+                          methods=('svm', 'baseline', 'w', 'Lw')) -> Sweep:
+    "`methods` on the baseline's `n_best` front-end x norm pairs on `seed`, and is09 + speaker."
+    names = {setting_name('baseline', s): s for s in screen.settings}
+    score = lambda n: float(seed_metrics(read_run(runs, corpus, n, seed)[0].assign(seed=seed), CLASSES).iloc[0].mean())
+    scores = {n: score(n) for n in names if seed in finished_seeds(runs, corpus, n)}
+    if not scores: raise ValueError(f"{runs}/{corpus}: no baseline of the {screen.name} screen finished on seed "
+                                    f"{seed}; run sermeta_sweep --corpus {corpus} --sweep {screen.name} --seeds {seed}")
+    ranked = [names[n] for n in sorted(scores, key=lambda n: -scores[n])]
+    speaker = _frames('is09', 'speaker')
+    settings = ranked[:n_best] + ([speaker] if speaker not in ranked[:n_best] else ranked[n_best:n_best + 1])
+    return Sweep('frontends_confirmation', tuple(methods), tuple(settings))
+
+CONFIRMATIONS = {'confirmation': confirmation_sweep, 'frontends_confirmation': frontend_confirmation}
+
 # %% ../nbs/11a_sweeps.ipynb #a39c88ef
 def sweep_grid(sweep, corpus, seeds, runs, base) -> list:
     "(method, Config, run directory) of every method, setting and seed of `sweep`."
@@ -90,22 +116,27 @@ def mark_diverged(folder, error):
 def run_sweep(corpus, root=None, *, sweep='sensitivity', seeds=(0,), folds='all', runs='runs', jobs=None,
               cache_dir=None, scale=0.1, data_dir='data', progress=True, **settings) -> pd.DataFrame:
     "Train every method x setting x seed of a sweep on `corpus` (resumably); its WA/UA summary."
-    if sweep not in SWEEPS and sweep != 'confirmation':
-        raise ValueError(f"unknown sweep {sweep!r}; choose one of {list(SWEEPS) + ['confirmation']}")
+    if sweep not in SWEEPS and sweep not in CONFIRMATIONS:
+        raise ValueError(f"unknown sweep {sweep!r}; choose one of {list(SWEEPS) + list(CONFIRMATIONS)}")
     settings = config_overrides(settings)
     if 'seed' in settings: raise ValueError("--seed: a sweep trains the seeds of --seeds (e.g. 0,1,2)")
     table, _ = prepare_corpus(corpus, root, scale=scale, data_dir=data_dir)
-    feats = extract_features(table, cache_dir=cache_dir, progress=progress, frontend=frontend_spec(Config(**settings)))
+    features = {}  # front-end -> its features, extracted when a setting first needs them
+    def features_for(config):
+        spec = frontend_spec(config)
+        if spec not in features:
+            features[spec] = extract_features(table, cache_dir=cache_dir, progress=progress, frontend=spec)
+        return features[spec]
     base = lambda seed: reproduce_config(seed=seed, **settings)
     jobs = jobs or default_jobs(base(0).device)
-    grid = confirmation_sweep(runs, corpus) if sweep == 'confirmation' else SWEEPS[sweep]
+    grid = CONFIRMATIONS[sweep](runs, corpus) if sweep in CONFIRMATIONS else SWEEPS[sweep]
     print(f"{grid.name}: {[setting_name(m, s) for m in grid.methods for s in grid.settings]}", flush=True)
     for seed in seeds:  # seed by seed, setting by setting: a stopped sweep leaves whole runs
         for run in sweep_grid(grid, corpus, [seed], runs, base):
             if (Path(run[2])/DIVERGED).is_file():
                 print(f"{run[2]}: left out, it diverged before (delete {DIVERGED} there to try again)", flush=True)
                 continue
-            try: run_grid(table, feats, [run], classes=CLASSES, corpus=corpus, folds=folds, jobs=jobs,
+            try: run_grid(table, features_for(run[1]), [run], classes=CLASSES, corpus=corpus, folds=folds, jobs=jobs,
                           progress=progress)
             except NonFiniteLoss as e: mark_diverged(run[2], e)
     return sweep_summary(grid, corpus, runs)
@@ -114,7 +145,7 @@ def run_sweep(corpus, root=None, *, sweep='sensitivity', seeds=(0,), folds='all'
 @console_script(more_flags=config_flags)
 def sweep_cli(corpus:str='synthetic',    # synthetic (generated), emodb, iemocap, cremad, msp_podcast or manifest
               root:str=None,             # corpus folder (synthetic: where to generate it)
-              sweep:str='sensitivity',   # a sweep of SWEEPS, or confirmation (the screen's best, the literal)
+              sweep:str='sensitivity',   # a sweep of SWEEPS, or a confirmation of one (CONFIRMATIONS)
               seeds:str='0',             # comma-separated training seeds
               folds:str='all',           # 'all' or comma-separated fold numbers
               runs:str='runs',           # where run directories go
