@@ -105,3 +105,29 @@ def test_sensitivity_sweep_trains_named_runs_and_resumes(tmp_path, monkeypatch, 
     # the confirmation: the screen's best finished setting (against the reports' reading here) and the literal reading
     confirm = S.confirmation_sweep(tmp_path / 'runs', 'synthetic', n_best=1, screen=small, reference='Lw')
     assert confirm.settings == (dict(lw_optimizer='adam', lr_label=0.1, lr_weight=0.1), S.LITERAL)
+
+
+def test_frontend_sweep_and_its_report(tmp_path, monkeypatch):
+    "A sweep over front-ends extracts each front-end once, trains its runs on it, and the frontends report reads them."
+    import sermeta.sweeps as S
+    from sermeta.reports import run_reports
+    small = S.Sweep('small_frontends', ('svm', 'baseline'), ({}, dict(frontend='logmel', norm='speaker')))
+    monkeypatch.setitem(S.SWEEPS, 'small_frontends', small)
+    runs = tmp_path / 'runs'
+    summary = S.run_sweep('synthetic', sweep='small_frontends', folds='0', scale=0.02, runs=runs, data_dir=tmp_path / 'data',
+                          jobs=1, cache_dir=tmp_path / 'cache', progress=False, max_epochs=2, patience=2, fc_size=16,
+                          lstm_size=8)
+    names = ['svm', 'svm@frontend=logmel,norm=speaker', 'baseline', 'baseline@frontend=logmel,norm=speaker']
+    assert list(summary.index) == names
+    logmel = json.loads((runs / 'synthetic' / names[-1] / 'seed0' / 'config.json').read_text())['config']
+    assert (logmel['frontend'], logmel['norm']) == ('logmel', 'speaker')
+    # one cache index per front-end
+    assert {p.name for p in (tmp_path / 'cache').glob('index*.json')} == {'index.json', 'index-logmel.json'}
+    [html] = run_reports('synthetic', tmp_path / 'data', runs=runs, out=tmp_path / 'reports', names=['frontends'],
+                         smoke=True, progress=False)
+    assert 'SMOKE RUN' in html.read_text()
+    scores = pd.read_csv(tmp_path / 'reports' / 'frontends_scores.csv').set_index('run')
+    assert list(scores.index) == names
+    assert scores.loc[names[-1], 'frontend'] == 'logmel' and scores.loc[names[-1], 'norm'] == 'speaker'
+    assert scores.loc[['baseline', names[-1]], 'UA_vs_svm'].notna().all()  # paired with the SVM of its own input
+    assert (tmp_path / 'reports' / 'frontends_figure.png').stat().st_size > 0
