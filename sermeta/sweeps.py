@@ -20,7 +20,7 @@ from .reproduce import reproduce_config, default_jobs, prepare_corpus
 from .claims import correction_scores, seed_metrics
 
 # %% auto #0
-__all__ = ['SENSITIVITY', 'SWEEPS', 'LITERAL', 'FRONTEND_SCREEN', 'CONFIRMATIONS', 'Sweep', 'confirmation_sweep',
+__all__ = ['CONTROL', 'SENSITIVITY', 'SWEEPS', 'LITERAL', 'FRONTEND_SCREEN', 'CONFIRMATIONS', 'Sweep', 'confirmation_sweep',
            'frontend_confirmation', 'sweep_grid', 'sweep_summary', 'mark_diverged', 'run_sweep', 'sweep_cli',
            'noise_sweep']
 
@@ -34,9 +34,12 @@ class Sweep:
 
 def _rule(rule, lr_label, lr_weight): return dict(lw_optimizer=rule, lr_label=lr_label, lr_weight=lr_weight)
 
+CONTROL = dict(lr_label=0.0, lr_weight=0.0)  # the l/w update off: the baseline on the soft targets softmax(l_n) alone
+
 SENSITIVITY = Sweep('sensitivity', ('Lw',), (
     {},                                                          # gd, 1.0 / 0.1: the reports' reading
     _rule('adam', 0.001, 0.001),                                 # the most literal: Adam at the network's step size
+    CONTROL,                                                     # nothing learned: what the soft targets do alone
     _rule('adam', 0.01, 0.01), _rule('adam', 0.1, 0.1),
     dict(lr_label=10.0, lr_weight=1.0), dict(lr_label=0.1, lr_weight=0.01),   # gd, x10 and /10
     dict(label_scale=5.0), dict(lw_start=5), dict(lw_dropout=True), dict(lw_steps=5),
@@ -54,16 +57,17 @@ def _screen_gain(runs, corpus, name, reference, seed) -> float:
              for n in (name, reference)]
     return float((wa_ua[0] - wa_ua[1]).mean())
 
-def confirmation_sweep(runs, corpus, *, n_best=3, screen=SENSITIVITY, reference='baseline', seed=0) -> Sweep:
-    "The `n_best` settings of `screen` with the largest mean WA and UA gain on `seed`; LITERAL."
-    names = {setting_name(m, s): s for m in screen.methods for s in screen.settings if s}
+def confirmation_sweep(runs, corpus, *, n_best=3, screen=SENSITIVITY, reference='baseline', seed=0,
+                       controls=(CONTROL,)) -> Sweep:
+    "The `n_best` settings of `screen` (largest mean WA, UA gain on `seed`), LITERAL, `controls`."
+    names = {setting_name(m, s): s for m in screen.methods for s in screen.settings if s and s not in controls}
     gains = {n: _screen_gain(runs, corpus, n, reference, seed)
              for n in names if seed in finished_seeds(runs, corpus, n)}
     if not gains: raise ValueError(f"{runs}/{corpus}: no setting of the {screen.name} screen finished on seed {seed}; "
                                    f"run sermeta_sweep --corpus {corpus} --seeds {seed} first")
     ranked = [names[n] for n in sorted(gains, key=lambda n: -gains[n])]  # stable: screen order breaks ties
     settings = ranked[:n_best] + ([LITERAL] if LITERAL not in ranked[:n_best] else ranked[n_best:n_best + 1])
-    return Sweep('confirmation', screen.methods, tuple(settings))
+    return Sweep('confirmation', screen.methods, tuple(settings) + tuple(controls))
 
 # %% ../nbs/11a_sweeps.ipynb #b4df2cfb
 def _frames(frontend, norm) -> dict:

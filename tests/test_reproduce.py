@@ -104,7 +104,7 @@ def test_sensitivity_sweep_trains_named_runs_and_resumes(tmp_path, monkeypatch, 
     assert 'left out, it diverged before (delete diverged.json there to try again)' in capsys.readouterr().out
     # the confirmation: the screen's best finished setting (against the reports' reading here) and the literal reading
     confirm = S.confirmation_sweep(tmp_path / 'runs', 'synthetic', n_best=1, screen=small, reference='Lw')
-    assert confirm.settings == (dict(lw_optimizer='adam', lr_label=0.1, lr_weight=0.1), S.LITERAL)
+    assert confirm.settings == (dict(lw_optimizer='adam', lr_label=0.1, lr_weight=0.1), S.LITERAL, S.CONTROL)
 
 
 def test_frontend_sweep_and_its_report(tmp_path, monkeypatch):
