@@ -95,10 +95,10 @@ def reproduce(corpus='synthetic', root=None, *, scale=0.1, seeds=1, methods=None
         if skipped: print(f"{corpus} has no annotator votes: skipping {skipped}\n")
         methods = [m for m in methods if m not in skipped]
     settings = config_overrides(settings)
-    feats = extract_features(table, cache_dir=cache_dir, progress=progress, frontend=frontend_spec(Config(**settings)))
-    if 'seed' in settings:
+    if 'seed' in settings:  # before the features are extracted: the mistake costs nothing
         raise ValueError(f"--seed {settings['seed']}: a reproduction trains seeds 0 .. N-1 of --seeds N; "
                          "train one seed with sermeta_train --seed")
+    feats = extract_features(table, cache_dir=cache_dir, progress=progress, frontend=frontend_spec(Config(**settings)))
     config = lambda seed: reproduce_config(quick=quick, seed=seed, **settings)
     jobs = jobs or default_jobs(config(0).device)
     t0 = time.perf_counter()

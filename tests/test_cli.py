@@ -36,7 +36,8 @@ def _script(name):
     if exe: return [exe]
     module, func = {'sermeta_table1': ('corpora', 'table1_cli'), 'sermeta_features': ('features', 'features_cli'),
                     'sermeta_train': ('experiment', 'train_cli'), 'sermeta_predict': ('predict', 'predict_cli'),
-                    'sermeta_reproduce': ('reproduce', 'reproduce_cli'), 'sermeta_synth': ('synthetic', 'synth_cli')}[name]
+                    'sermeta_reproduce': ('reproduce', 'reproduce_cli'), 'sermeta_synth': ('synthetic', 'synth_cli'),
+                    'sermeta_sweep': ('sweeps', 'sweep_cli')}[name]
     return [sys.executable, '-c', f'import sys; sys.argv[0] = {name!r}; from sermeta.{module} import {func}; sys.exit({func}())']
 
 
@@ -44,10 +45,12 @@ def _script(name):
 def bad_inputs(tmp_path_factory):
     "Files a user might hand the scripts by mistake."
     d = tmp_path_factory.mktemp('bad')
-    for i in range(3): sf.write(d/f'u{i}.wav', np.zeros(1600, np.float32), 16000)
+    for i in range(4): sf.write(d/f'u{i}.wav', np.zeros(1600, np.float32), 16000)
     pd.DataFrame({'path': ['u0.wav', 'u1.wav', 'u2.wav'], 'speaker': ['a', 'b', 'c']}).to_csv(d/'no_label.csv', index=False)
     pd.DataFrame({'path': ['u0.wav', 'u1.wav', 'u2.wav'], 'speaker': ['a', 'b', 'c'], 'label': ['anger', 'neutral', 'anger']}
                  ).to_csv(d/'manifest.csv', index=False)
+    pd.DataFrame({'path': [f'u{i}.wav' for i in range(4)], 'speaker': ['a', 'b', 'c', 'd'],
+                  'label': ['happiness', 'sadness', 'neutral', 'anger']}).to_csv(d/'four_classes.csv', index=False)
     good = pd.read_csv(d/'manifest.csv')
     good.assign(vote_anger=['2', 'two', '1'], vote_neutral=[0, 3, 1]).to_csv(d/'text_votes.csv', index=False)
     good.head(0).to_csv(d/'no_rows.csv', index=False)
@@ -72,7 +75,11 @@ CASES = [  # script, arguments ({d}: the folder of bad inputs), what the message
      "Config: protocol must be one of ('auto', 'loso', 'kfold', 'official'), got 'lopo'"),
     ('sermeta_table1', ['--corpus', 'cremad', '--root', '{d}'], 'not a CREMA-D release folder'),
     ('sermeta_train', ['--corpus', 'manifest', '--root', '{d}/manifest.csv', '--out', '{d}/model.pt', '--max_epochs', '1'],
-     'model.pt/manifest/baseline/seed0: cannot create this run directory (')
+     'model.pt/manifest/baseline/seed0: cannot create this run directory ('),
+    ('sermeta_reproduce', ['--corpus', 'manifest', '--root', '{d}/four_classes.csv', '--seed', '2'],
+     '--seed 2: a reproduction trains seeds 0 .. N-1 of --seeds N; train one seed with sermeta_train --seed'),
+    ('sermeta_sweep', ['--corpus', 'manifest', '--root', '{d}/manifest.csv', '--sweep', 'frontend'],
+     "unknown sweep 'frontend'; choose one of ['sensitivity', 'frontends', 'confirmation', 'frontends_confirmation']"),
 ]
 
 
