@@ -318,7 +318,10 @@ def _extract_missing_ssl(todo, cache, index, out, n_jobs, progress, frontend) ->
     bar = tqdm(total=len(signals), desc='features ssl', unit='utt', disable=not progress)
     try:
         for given_path, y in zip(signals, ssl_features(frontend, list(signals.values()), progress=bar)):
-            if not len(y): errors.append(f"{given_path}: too short for the ssl front-end (no 20 ms frame)"); continue
+            if not len(y):
+                hop = FRONTENDS['ssl'].hop_ms
+                errors.append(f"{given_path}: too short for the ssl front-end (no {hop:g} ms frame)")
+                continue
             key = _file_key(given_path, frontend)
             _store_entry(cache, index, out, todo, real_paths[given_path], given_path, key, y)
     finally:

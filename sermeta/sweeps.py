@@ -51,11 +51,17 @@ SWEEPS = {sweep.name: sweep for sweep in (SENSITIVITY,)}
 # %% ../nbs/11a_sweeps.ipynb #b7a2ef1f
 LITERAL = _rule('adam', 0.001, 0.001)  # "We used Adam": the network's step size, rescaled after every update
 
+def _seed_score(runs, corpus, name, seed) -> pd.Series:
+    "WA and UA of run `name` on seed `seed` (its pooled predictions)."
+    return seed_metrics(read_run(runs, corpus, name, seed)[0].assign(seed=seed), CLASSES).iloc[0]
+
+def _best_and(ranked, n_best, required) -> list:
+    "The first `n_best` of `ranked`, then `required`, or the next of `ranked` when it is among them."
+    return ranked[:n_best] + ([required] if required not in ranked[:n_best] else ranked[n_best:n_best + 1])
+
 def _screen_gain(runs, corpus, name, reference, seed) -> float:
     "Mean of the WA and UA gains of run `name` over `reference` on the screen's seed `seed`."
-    wa_ua = [seed_metrics(read_run(runs, corpus, n, seed)[0].assign(seed=seed), CLASSES).iloc[0]
-             for n in (name, reference)]
-    return float((wa_ua[0] - wa_ua[1]).mean())
+    return float((_seed_score(runs, corpus, name, seed) - _seed_score(runs, corpus, reference, seed)).mean())
 
 def confirmation_sweep(runs, corpus, *, n_best=3, screen=SENSITIVITY, reference='baseline', seed=0,
                        controls=(CONTROL,)) -> Sweep:
@@ -66,8 +72,7 @@ def confirmation_sweep(runs, corpus, *, n_best=3, screen=SENSITIVITY, reference=
     if not gains: raise ValueError(f"{runs}/{corpus}: no setting of the {screen.name} screen finished on seed {seed}; "
                                    f"run sermeta_sweep --corpus {corpus} --seeds {seed} first")
     ranked = [names[n] for n in sorted(gains, key=lambda n: -gains[n])]  # stable: screen order breaks ties
-    settings = ranked[:n_best] + ([LITERAL] if LITERAL not in ranked[:n_best] else ranked[n_best:n_best + 1])
-    return Sweep('confirmation', screen.methods, tuple(settings) + tuple(controls))
+    return Sweep('confirmation', screen.methods, tuple(_best_and(ranked, n_best, LITERAL)) + tuple(controls))
 
 # %% ../nbs/11a_sweeps.ipynb #b4df2cfb
 def _frames(frontend, norm) -> dict:
@@ -83,14 +88,12 @@ def frontend_confirmation(runs, corpus, *, n_best=2, screen=FRONTEND_SCREEN, see
                           methods=('svm', 'baseline', 'w', 'Lw')) -> Sweep:
     "`methods` on the baseline's `n_best` front-end x norm pairs on `seed`, and is09 + speaker."
     names = {setting_name('baseline', s): s for s in screen.settings}
-    score = lambda n: float(seed_metrics(read_run(runs, corpus, n, seed)[0].assign(seed=seed), CLASSES).iloc[0].mean())
-    scores = {n: score(n) for n in names if seed in finished_seeds(runs, corpus, n)}
+    scores = {n: float(_seed_score(runs, corpus, n, seed).mean())
+              for n in names if seed in finished_seeds(runs, corpus, n)}
     if not scores: raise ValueError(f"{runs}/{corpus}: no baseline of the {screen.name} screen finished on seed "
                                     f"{seed}; run sermeta_sweep --corpus {corpus} --sweep {screen.name} --seeds {seed}")
     ranked = [names[n] for n in sorted(scores, key=lambda n: -scores[n])]
-    speaker = _frames('is09', 'speaker')
-    settings = ranked[:n_best] + ([speaker] if speaker not in ranked[:n_best] else ranked[n_best:n_best + 1])
-    return Sweep('frontends_confirmation', tuple(methods), tuple(settings))
+    return Sweep('frontends_confirmation', tuple(methods), tuple(_best_and(ranked, n_best, _frames('is09', 'speaker'))))
 
 CONFIRMATIONS = {'confirmation': confirmation_sweep, 'frontends_confirmation': frontend_confirmation}
 
