@@ -234,12 +234,13 @@ def sensitivity_table(runs, corpus, names, *, table=None, classes=CLASSES, refer
 
 # %% ../nbs/16_claims.ipynb #d83cd96a
 def frontend_table(runs, corpus, names, *, classes=CLASSES, reference='svm', n_boot=2000) -> pd.DataFrame:
-    "WA/UA (intervals) of each finished run of `names`; UA gain over `reference` on the same input."
-    default = Config()
+    "WA/UA (intervals) of each finished run of `names` ({name: label}); UA gain over `reference`."
+    default, labels = Config(), names if isinstance(names, dict) else {}
     rows = []
     for name in names:
         if not finished_seeds(runs, corpus, name): continue
         method, changes = parse_setting(name)
+        method = labels.get(name, method)
         preds, _, seeds = read_seeds(runs, corpus, name)
         score = paired_bootstrap(preds, classes=classes, n_boot=n_boot)
         row = dict(run=name, method=method, frontend=changes.get('frontend', default.frontend),

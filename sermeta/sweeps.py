@@ -27,10 +27,21 @@ __all__ = ['CONTROL', 'SENSITIVITY', 'SWEEPS', 'LITERAL', 'FRONTEND_SCREEN', 'CO
 # %% ../nbs/11a_sweeps.ipynb #c43dc108
 @dataclass(frozen=True)
 class Sweep:
-    "A named grid: every method trained under every setting (Config changes from the base config)."
+    "A named grid: every method under every setting (Config changes from the base), then `extra`."
     name: str
     methods: tuple    # method names
     settings: tuple   # dicts of Config changes; {} is the method as the reports train it
+    extra: tuple = () # (method, Config changes) pairs trained beside the grid, e.g. one method's control
+
+    @property
+    def runs(self) -> list:
+        "(method, Config changes) of every run of the sweep: the grid, method by method, then `extra`."
+        return [(m, s) for m in self.methods for s in self.settings] + list(self.extra)
+
+    @property
+    def names(self) -> list:
+        "The run name of every run of the sweep (`sermeta.runs.setting_name`)."
+        return [setting_name(m, s) for m, s in self.runs]
 
 def _rule(rule, lr_label, lr_weight): return dict(lw_optimizer=rule, lr_label=lr_label, lr_weight=lr_weight)
 
@@ -85,15 +96,17 @@ FRONTEND_SCREEN = Sweep('frontends', ('svm', 'baseline'), tuple(
 SWEEPS['frontends'] = FRONTEND_SCREEN
 
 def frontend_confirmation(runs, corpus, *, n_best=2, screen=FRONTEND_SCREEN, seed=0,
-                          methods=('svm', 'baseline', 'w', 'Lw')) -> Sweep:
-    "`methods` on the baseline's `n_best` front-end x norm pairs on `seed`, and is09 + speaker."
+                          methods=('svm', 'baseline', 'w', 'Lw'), controls=(CONTROL,)) -> Sweep:
+    "`methods` and Lw's `controls` on the baseline's `n_best` inputs on `seed` and is09 + speaker."
     names = {setting_name('baseline', s): s for s in screen.settings}
     scores = {n: float(_seed_score(runs, corpus, n, seed).mean())
               for n in names if seed in finished_seeds(runs, corpus, n)}
     if not scores: raise ValueError(f"{runs}/{corpus}: no baseline of the {screen.name} screen finished on seed "
                                     f"{seed}; run sermeta_sweep --corpus {corpus} --sweep {screen.name} --seeds {seed}")
     ranked = [names[n] for n in sorted(scores, key=lambda n: -scores[n])]
-    return Sweep('frontends_confirmation', tuple(methods), tuple(_best_and(ranked, n_best, _frames('is09', 'speaker'))))
+    picked = tuple(_best_and(ranked, n_best, _frames('is09', 'speaker')))
+    controls = tuple(('Lw', {**s, **c}) for s in picked for c in controls)
+    return Sweep('frontends_confirmation', tuple(methods), picked, controls)
 
 CONFIRMATIONS = {'confirmation': confirmation_sweep, 'frontends_confirmation': frontend_confirmation}
 
@@ -102,12 +115,12 @@ def sweep_grid(sweep, corpus, seeds, runs, base) -> list:
     "(method, Config, run directory) of every method, setting and seed of `sweep`."
     return [(get_method(m), Config(**{**base(seed).to_dict(), **changes}),
              run_dir(runs, corpus, setting_name(m, changes), seed))
-            for seed in seeds for m in sweep.methods for changes in sweep.settings]
+            for seed in seeds for m, changes in sweep.runs]
 
 def sweep_summary(sweep, corpus, runs) -> pd.DataFrame:
     "WA/UA of every finished (method, setting) of `sweep`, pooled per seed and averaged over seeds."
     rows = []
-    for name in [setting_name(m, s) for m in sweep.methods for s in sweep.settings]:
+    for name in sweep.names:
         if not finished_seeds(runs, corpus, name): continue
         preds, _, seeds = read_seeds(runs, corpus, name)
         rows.append(dict(run=name, **seed_metrics(preds, CLASSES).mean(), seeds=len(seeds)))
@@ -137,7 +150,7 @@ def run_sweep(corpus, root=None, *, sweep='sensitivity', seeds=(0,), folds='all'
     base = lambda seed: reproduce_config(seed=seed, **settings)
     jobs = jobs or default_jobs(base(0).device)
     grid = CONFIRMATIONS[sweep](runs, corpus) if sweep in CONFIRMATIONS else SWEEPS[sweep]
-    print(f"{grid.name}: {[setting_name(m, s) for m in grid.methods for s in grid.settings]}", flush=True)
+    print(f"{grid.name}: {grid.names}", flush=True)
     for seed in seeds:  # seed by seed, setting by setting: a stopped sweep leaves whole runs
         for run in sweep_grid(grid, corpus, [seed], runs, base):
             if (Path(run[2])/DIVERGED).is_file():

@@ -111,16 +111,18 @@ def test_frontend_sweep_and_its_report(tmp_path, monkeypatch):
     "A sweep over front-ends extracts each front-end once, trains its runs on it, and the frontends report reads them."
     import sermeta.sweeps as S
     from sermeta.reports import run_reports
-    small = S.Sweep('small_frontends', ('svm', 'baseline'), ({}, dict(frontend='logmel', norm='speaker')))
+    logmel = dict(frontend='logmel', norm='speaker')
+    small = S.Sweep('small_frontends', ('svm', 'baseline'), ({}, logmel), (('Lw', {**logmel, **S.CONTROL}),))
     monkeypatch.setitem(S.SWEEPS, 'small_frontends', small)
     runs = tmp_path / 'runs'
     summary = S.run_sweep('synthetic', sweep='small_frontends', folds='0', scale=0.02, runs=runs, data_dir=tmp_path / 'data',
                           jobs=1, cache_dir=tmp_path / 'cache', progress=False, max_epochs=2, patience=2, fc_size=16,
                           lstm_size=8)
-    names = ['svm', 'svm@frontend=logmel,norm=speaker', 'baseline', 'baseline@frontend=logmel,norm=speaker']
+    names = ['svm', 'svm@frontend=logmel,norm=speaker', 'baseline', 'baseline@frontend=logmel,norm=speaker',
+             'Lw@lr_label=0,lr_weight=0,frontend=logmel,norm=speaker']  # the grid, then the extra run
     assert list(summary.index) == names
-    logmel = json.loads((runs / 'synthetic' / names[-1] / 'seed0' / 'config.json').read_text())['config']
-    assert (logmel['frontend'], logmel['norm']) == ('logmel', 'speaker')
+    config = json.loads((runs / 'synthetic' / names[-1] / 'seed0' / 'config.json').read_text())['config']
+    assert (config['frontend'], config['norm'], config['lr_label'], config['lr_weight']) == ('logmel', 'speaker', 0, 0)
     # one cache index per front-end
     assert {p.name for p in (tmp_path / 'cache').glob('index*.json')} == {'index.json', 'index-logmel.json'}
     [html] = run_reports('synthetic', tmp_path / 'data', runs=runs, out=tmp_path / 'reports', names=['frontends'],
@@ -128,6 +130,7 @@ def test_frontend_sweep_and_its_report(tmp_path, monkeypatch):
     assert 'SMOKE RUN' in html.read_text()
     scores = pd.read_csv(tmp_path / 'reports' / 'frontends_scores.csv').set_index('run')
     assert list(scores.index) == names
-    assert scores.loc[names[-1], 'frontend'] == 'logmel' and scores.loc[names[-1], 'norm'] == 'speaker'
-    assert scores.loc[['baseline', names[-1]], 'UA_vs_svm'].notna().all()  # paired with the SVM of its own input
+    assert scores.loc[names[3], 'frontend'] == 'logmel' and scores.loc[names[3], 'norm'] == 'speaker'
+    assert scores.method.tolist() == ['svm', 'svm', 'baseline', 'baseline', 'control']  # Lw, l/w off: the control
+    assert scores.loc[['baseline', names[3], names[-1]], 'UA_vs_svm'].notna().all()  # paired with its input's SVM
     assert (tmp_path / 'reports' / 'frontends_figure.png').stat().st_size > 0
