@@ -10,6 +10,7 @@ from .methods import get_method
 from .paper import PAPER_TABLE2, PAPER_TABLE3
 from .evaluate import label_fix_rates, classification_metrics
 from .runs import read_seeds, read_record, run_dir, parse_setting, finished_seeds, setting_name, Config
+from .runs import fold_seconds
 
 
 # %% auto #0
@@ -226,6 +227,8 @@ def sensitivity_table(runs, corpus, names, *, table=None, classes=CLASSES, refer
         for _, g in gains[gains.method == name].iterrows():
             row.update({f"{g.metric}_{k}": g[k] for k in ('diff', 'ci_low', 'ci_high')}, seeds=g.seeds)
         row.update(_setting_scores(runs, corpus, name, list(classes)))
+        secs = fold_seconds(runs, corpus, name)
+        row.update(fold_seconds=secs.seconds.mean(), seed_seconds=secs.groupby('seed').seconds.sum().mean())
         if table is not None and reference_label(table):
             scores = correction_scores(runs, corpus, name, table)
             row.update({k: scores.get(k, np.nan) for k in ('fix_recall', 'fix_precision', 'broken', 'AUROC_w_wrong')})

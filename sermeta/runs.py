@@ -18,7 +18,7 @@ __all__ = ['LW_OPTIMIZERS', 'LW_RESCALES', 'PATIENCE_UPDATES', 'MAX_UPDATES', 'P
            'DIVERGED', 'Config', 'frontend_spec', 'resolve_device', 'resolve_schedule', 'config_flags',
            'config_overrides', 'run_dir', 'start_run', 'setting_name', 'parse_setting', 'record_path', 'write_record',
            'read_record', 'compress_records', 'write_fold_results', 'fold_problems', 'fold_finished', 'pool_run',
-           'read_run', 'diverged_settings', 'finished_seeds', 'read_seeds']
+           'read_run', 'diverged_settings', 'finished_seeds', 'read_seeds', 'fold_seconds']
 
 # %% ../nbs/07a_runs.ipynb #6e3a54f7
 LW_OPTIMIZERS = ('gd', 'sgd', 'adam')
@@ -335,3 +335,12 @@ def read_seeds(runs, corpus, method):
     if not seeds: read_run(runs, corpus, method, 0)  # raises the helpful error
     parts = [[table.assign(seed=seed) for table in read_run(runs, corpus, method, seed)] for seed in seeds]
     return pd.concat(preds for preds, _ in parts), pd.concat(learned for _, learned in parts), seeds
+
+# %% ../nbs/07a_runs.ipynb #f1c575b0
+def fold_seconds(runs, corpus, method) -> pd.DataFrame:
+    "(seed, fold, seconds) of every fold of `method`'s finished seeds on `corpus`."
+    rows = [dict(seed=seed, fold=int(path.parent.name[4:]), seconds=json.loads(path.read_text()).get('seconds'))
+            for seed in finished_seeds(runs, corpus, method)
+            for path in sorted(run_dir(runs, corpus, method, seed).glob('fold*/metrics.json'))]
+    return pd.DataFrame(rows, columns=['seed', 'fold', 'seconds']).astype({'seconds': float})
+
