@@ -13,6 +13,12 @@ on either). It also prints the dense-batch training and inference rates of the p
         --methods w_within_class,Lw_within_class --max_epochs 60 --patience 10 --runs reports/runs  # few methods: seeds in one grid
     python bench/gpu_runs.py sweep --bundle .dev/emodb.npz --seeds 0 --jobs 14 \
         --max_epochs 60 --patience 10 --runs reports/runs                                        # the sensitivity grid (sermeta_sweep)
+    python bench/gpu_runs.py sweep --bundle .dev/emodb.npz --sweep confirmation --seeds 3,4,5 --jobs 14 \
+        --max_epochs 60 --patience 10 --runs reports/runs                                        # its confirmation (reads the screen)
+
+A bundle holds one front-end's features (`bundle --frontend egemaps`); `sweep --bundle a.npz,b.npz` trains every run of
+the sweep whose front-end is in one of the bundles and names the runs it leaves out (a ComParE bundle of EmoDB is
+47 MiB: with the repository it does not fit the 64 MiB a device call carries, so its runs stay on the CPU).
 """
 import argparse, io, os, sys, time
 from pathlib import Path
@@ -28,19 +34,24 @@ def bundle(a):
     from sermeta.corpora import load_corpus
     from sermeta.features import extract_features
     table = load_corpus(a.corpus, a.root)
-    feats = extract_features(table, cache_dir=a.cache_dir)
+    feats = extract_features(table, cache_dir=a.cache_dir, frontend=a.frontend)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(a.out).with_suffix('.tmp.npz')  # numpy arrays and the table as JSON: no pickle, so any numpy/pandas reads it
-    np.savez(tmp, __corpus__=np.array(a.corpus), __table__=np.array(table.to_json(orient='table')), **{f'f/{u}': x for u, x in feats.items()})
+    np.savez(tmp, __corpus__=np.array(a.corpus), __table__=np.array(table.to_json(orient='table')),
+             __frontend__=np.array(a.frontend), **{f'f/{u}': x for u, x in feats.items()})
     os.replace(tmp, a.out)
-    print(f"{a.out}: {len(table)} utterances, {sum(len(x) for x in feats.values())} frames, {Path(a.out).stat().st_size / 2**20:.1f} MiB")
+    print(f"{a.out}: {a.frontend}, {len(table)} utterances, {sum(len(x) for x in feats.values())} frames, "
+          f"{Path(a.out).stat().st_size / 2**20:.1f} MiB")
 
 
-def load_bundle(path):
-    "(table, {utt_id: features}, corpus name) from a bundle."
+def load_bundle(path, with_frontend=False):
+    "(table, {utt_id: features}, corpus name[, front-end]) from a bundle (bundles without a front-end are is09)."
+    from sermeta.features import Features
     with np.load(path) as z:
         table = pd.read_json(io.StringIO(str(z['__table__'])), orient='table')
-        return table, {u: z[f'f/{u}'] for u in table.utt_id}, str(z['__corpus__'])
+        feats = Features({u: z[f'f/{u}'] for u in table.utt_id})
+        feats.frontend, corpus = str(z['__frontend__']) if '__frontend__' in z else 'is09', str(z['__corpus__'])
+    return (table, feats, corpus) + ((feats.frontend,) if with_frontend else ())
 
 
 def rates(device):
@@ -81,17 +92,25 @@ def train(a):
               f"network {net:.2f} s, l/w step {lw:.2f} s, {fps:,.0f} effective frames/s per fold", flush=True)
 
 def sweep(a):
-    "Train a sweep of settings (sermeta.sweeps) from a bundle: every setting and seed in one grid."
+    "Train a sweep (sermeta.sweeps, or a confirmation of one) from bundles: each front-end's runs in one grid."
     from sermeta.core import CLASSES
     from sermeta.experiment import run_grid
-    from sermeta.sweeps import SWEEPS, sweep_grid, sweep_summary
-    table, feats, corpus = load_bundle(a.bundle)
+    from sermeta.runs import frontend_spec
+    from sermeta.sweeps import SWEEPS, CONFIRMATIONS, sweep_grid, sweep_summary
+    bundles = [load_bundle(path, with_frontend=True) for path in a.bundle.split(',')]
+    corpus = bundles[0][2]
+    if any(b[2] != corpus for b in bundles): sys.exit(f"--bundle {a.bundle}: the bundles hold different corpora")
+    chosen = CONFIRMATIONS[a.sweep](a.runs, corpus) if a.sweep in CONFIRMATIONS else SWEEPS[a.sweep]
     base = lambda seed: reproduce_config(seed=seed, **config_overrides(vars(a)))
-    grid = sweep_grid(SWEEPS[a.sweep], corpus, [int(s) for s in a.seeds.split(',')], a.runs, base)
+    grid = sweep_grid(chosen, corpus, [int(s) for s in a.seeds.split(',')], a.runs, base)
     t0 = time.perf_counter()
-    run_grid(table, feats, grid, classes=CLASSES, corpus=corpus, jobs=a.jobs)
-    print(f"{len(grid)} runs, {time.perf_counter() - t0:.0f} s wall", flush=True)
-    print(sweep_summary(SWEEPS[a.sweep], corpus, a.runs).round(1).to_string())
+    for table, feats, _, frontend in bundles:
+        part = [run for run in grid if frontend_spec(run[1]) == frontend]
+        if part: run_grid(table, feats, part, classes=CLASSES, corpus=corpus, folds=a.folds, jobs=a.jobs)
+    left = [str(run[2]) for run in grid if frontend_spec(run[1]) not in {b[3] for b in bundles}]
+    print(f"{len(grid) - len(left)} runs, {time.perf_counter() - t0:.0f} s wall"
+          + (f"; left out, no bundle of their front-end: {left}" if left else ''), flush=True)
+    print(sweep_summary(chosen, corpus, a.runs).round(1).to_string())
 
 
 def parser():
@@ -101,6 +120,7 @@ def parser():
     b = sub.add_parser('bundle', help='write (table, features) of a corpus to one file')
     b.add_argument('--corpus', required=True); b.add_argument('--root', required=True)
     b.add_argument('--out', required=True); b.add_argument('--cache_dir')
+    b.add_argument('--frontend', default='is09', help='a front-end of sermeta.features.FRONTENDS (not ssl)')
     t = sub.add_parser('train', help="train the corpus's runs from a bundle")
     t.add_argument('--bundle', required=True); t.add_argument('--seeds', required=True, help='comma-separated, e.g. 3,4')
     t.add_argument('--methods', help='comma-separated BLSTM methods (default: every Table 2 row)')
@@ -108,8 +128,10 @@ def parser():
     t.add_argument('--together', action='store_true', help='every seed in one grid (more folds at once; a cut-short run leaves seeds partial)')
     config_flags(t)  # every Config field: --max_epochs, --patience, --device, ...
     w = sub.add_parser('sweep', help="train a sweep of settings (default: the sensitivity grid) from a bundle")
-    w.add_argument('--bundle', required=True); w.add_argument('--seeds', required=True, help='comma-separated, e.g. 0')
-    w.add_argument('--sweep', default='sensitivity'); w.add_argument('--runs', default='runs')
+    w.add_argument('--bundle', required=True, help='a bundle, or comma-separated bundles of other front-ends')
+    w.add_argument('--seeds', required=True, help='comma-separated, e.g. 0')
+    w.add_argument('--sweep', default='sensitivity', help='a sweep of SWEEPS or a confirmation (CONFIRMATIONS)')
+    w.add_argument('--runs', default='runs'); w.add_argument('--folds', default='all', help="'all' or e.g. 0,1")
     w.add_argument('--jobs', type=int, default=8)
     config_flags(w)
     return ap

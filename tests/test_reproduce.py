@@ -1,8 +1,11 @@
 """The main job end to end on a tiny synthetic corpus: generate, extract, Table 1, train, summarize."""
 import json
+from pathlib import Path
 import nbformat, pandas as pd, pytest
 from sermeta.reproduce import reproduce, summarize_runs
 from sermeta.core import CLASSES
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_reproduce_end_to_end(tmp_path, capsys):
@@ -134,3 +137,30 @@ def test_frontend_sweep_and_its_report(tmp_path, monkeypatch):
     assert scores.method.tolist() == ['svm', 'svm', 'baseline', 'baseline', 'control']  # Lw, l/w off: the control
     assert scores.loc[['baseline', names[3], names[-1]], 'UA_vs_svm'].notna().all()  # paired with its input's SVM
     assert (tmp_path / 'reports' / 'frontends_figure.png').stat().st_size > 0
+
+
+def test_gpu_runs_sweep_trains_each_frontend_from_its_bundle(tmp_path, monkeypatch, capsys):
+    "bench/gpu_runs.py: one bundle per front-end; a sweep trains the runs whose front-end has a bundle, names the rest."
+    import importlib.util, sermeta.sweeps as S
+    from sermeta.reproduce import prepare_corpus
+    spec = importlib.util.spec_from_file_location('gpu_runs', REPO / 'bench' / 'gpu_runs.py')
+    gpu = importlib.util.module_from_spec(spec); spec.loader.exec_module(gpu)
+    _, root = prepare_corpus('synthetic', scale=0.02, data_dir=tmp_path / 'data')
+    bundles = []
+    for frontend in ('is09', 'logmel'):
+        bundles.append(tmp_path / f'{frontend}.npz')
+        gpu.bundle(gpu.parser().parse_args(['bundle', '--corpus', 'synthetic', '--root', str(root), '--out',
+                                            str(bundles[-1]), '--cache_dir', str(tmp_path / 'cache'), '--frontend', frontend]))
+    assert gpu.load_bundle(bundles[1], with_frontend=True)[3] == 'logmel'
+    small = S.Sweep('small_bundles', ('baseline',), ({}, dict(frontend='logmel', norm='speaker'), dict(frontend='egemaps')))
+    monkeypatch.setitem(S.SWEEPS, 'small_bundles', small)
+    runs = tmp_path / 'runs'
+    gpu.sweep(gpu.parser().parse_args(['sweep', '--bundle', ','.join(map(str, bundles)), '--sweep', 'small_bundles',
+                                       '--seeds', '0', '--folds', '0', '--runs', str(runs), '--jobs', '1',
+                                       '--max_epochs', '2', '--patience', '2', '--fc_size', '16', '--lstm_size', '8']))
+    out = capsys.readouterr().out
+    assert "left out, no bundle of their front-end: ['" in out and 'baseline@frontend=egemaps' in out
+    logmel = runs / 'synthetic' / 'baseline@frontend=logmel,norm=speaker' / 'seed0'
+    assert (logmel / 'fold0' / 'done').is_file() and (runs / 'synthetic' / 'baseline' / 'seed0' / 'fold0' / 'done').is_file()
+    assert json.loads((logmel / 'config.json').read_text())['config']['frontend'] == 'logmel'
+    assert not (runs / 'synthetic' / 'baseline@frontend=egemaps').exists()
