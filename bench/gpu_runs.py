@@ -45,7 +45,7 @@ def bundle(a):
 
 
 def load_bundle(path, with_frontend=False):
-    "(table, {utt_id: features}, corpus name[, front-end]) from a bundle (bundles without a front-end are is09)."
+    "(table, features, corpus name[, front-end]) of a bundle (one without a front-end holds is09)."
     from sermeta.features import Features
     with np.load(path) as z:
         table = pd.read_json(io.StringIO(str(z['__table__'])), orient='table')
@@ -92,7 +92,7 @@ def train(a):
               f"network {net:.2f} s, l/w step {lw:.2f} s, {fps:,.0f} effective frames/s per fold", flush=True)
 
 def sweep(a):
-    "Train a sweep (sermeta.sweeps, or a confirmation of one) from bundles: each front-end's runs in one grid."
+    "Train a sweep or a confirmation (sermeta.sweeps) from bundles, each front-end's runs in one grid."
     from sermeta.core import CLASSES
     from sermeta.experiment import run_grid
     from sermeta.runs import frontend_spec
