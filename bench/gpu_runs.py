@@ -92,7 +92,7 @@ def train(a):
               f"network {net:.2f} s, l/w step {lw:.2f} s, {fps:,.0f} effective frames/s per fold", flush=True)
 
 def sweep(a):
-    "Train a sweep or a confirmation (sermeta.sweeps) from bundles, each front-end's runs in one grid."
+    "A sweep or a confirmation (sermeta.sweeps) from bundles, each front-end's runs in one grid."
     from sermeta.core import CLASSES
     from sermeta.experiment import run_grid
     from sermeta.runs import frontend_spec
