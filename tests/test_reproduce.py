@@ -110,6 +110,33 @@ def test_sensitivity_sweep_trains_named_runs_and_resumes(tmp_path, monkeypatch, 
     assert confirm.settings == (dict(lw_optimizer='adam', lr_label=0.1, lr_weight=0.1), S.LITERAL, S.CONTROL)
 
 
+def test_sensitivity_report_reads_a_sweep(tmp_path, monkeypatch):
+    "The sensitivity report: gains per setting, against the control, and seed by seed where a run has seeds."
+    import sermeta.sweeps as S
+    from sermeta.reports import run_reports
+    adam = dict(lw_optimizer='adam', lr_label=0.1, lr_weight=0.1)  # a setting of the real grid
+    small = S.Sweep('small_sens', ('Lw',), ({}, adam), (('baseline', {}), ('Lw', S.CONTROL)))
+    monkeypatch.setitem(S.SWEEPS, 'small_sens', small)
+    runs = tmp_path / 'runs'
+    kw = dict(sweep='small_sens', folds='0', scale=0.02, runs=runs, data_dir=tmp_path / 'data', jobs=1,
+              cache_dir=tmp_path / 'cache', progress=False, max_epochs=2, patience=2, fc_size=16, lstm_size=8)
+    S.run_sweep('synthetic', seeds=[0, 1], **kw)
+    [html] = run_reports('synthetic', tmp_path / 'data' / 'synthetic-scale0.02-seed0', runs=runs, out=tmp_path / 'out',
+                         names=['sensitivity'], smoke=True, progress=False)
+    assert 'SMOKE RUN' in html.read_text()
+    read = lambda name: pd.read_csv(tmp_path / 'out' / f'sensitivity_{name}.csv').set_index(
+        'run' if name == 'per_seed' else 'method' if name == 'vs_control' else 'setting')
+    gains = read('gains')
+    assert set(gains.index) == {'as reported', 'lr_label=0.1, lr_weight=0.1, lw_optimizer=adam', 'lr_label=0.0, lr_weight=0.0'}
+    assert (gains.seeds == 2).all() and (gains.fold_seconds > 0).all()
+    vs_control = read('vs_control')
+    assert {'baseline', 'Lw', 'Lw@lr_label=0.1,lr_weight=0.1,lw_optimizer=adam'} <= set(vs_control.index)
+    per_seed = read('per_seed')
+    assert per_seed.index[:2].tolist() == ['baseline', 'Lw@lr_label=0,lr_weight=0']
+    assert list(per_seed.columns) == ['WA seed 0', 'WA seed 1', 'UA seed 0', 'UA seed 1']
+    assert (tmp_path / 'out' / 'sensitivity_truth.csv').is_file()  # the synthetic corpus knows its true emotions
+
+
 def test_frontend_sweep_and_its_report(tmp_path, monkeypatch):
     "A sweep over front-ends extracts each front-end once, trains its runs on it, and the frontends report reads them."
     import sermeta.sweeps as S
