@@ -96,18 +96,19 @@ def sweep(a):
     from sermeta.core import CLASSES
     from sermeta.experiment import run_grid
     from sermeta.runs import frontend_spec
-    from sermeta.sweeps import SWEEPS, CONFIRMATIONS, sweep_grid, sweep_summary
+    from sermeta.sweeps import get_sweep, sweep_grid, sweep_summary
     bundles = [load_bundle(path, with_frontend=True) for path in a.bundle.split(',')]
     corpus = bundles[0][2]
     if any(b[2] != corpus for b in bundles): sys.exit(f"--bundle {a.bundle}: the bundles hold different corpora")
-    chosen = CONFIRMATIONS[a.sweep](a.runs, corpus) if a.sweep in CONFIRMATIONS else SWEEPS[a.sweep]
+    chosen = get_sweep(a.sweep, a.runs, corpus)
     base = lambda seed: reproduce_config(seed=seed, **config_overrides(vars(a)))
     grid = sweep_grid(chosen, corpus, [int(s) for s in a.seeds.split(',')], a.runs, base)
     t0 = time.perf_counter()
+    made = {b[3] for b in bundles}
     for table, feats, _, frontend in bundles:
         part = [run for run in grid if frontend_spec(run[1]) == frontend]
         if part: run_grid(table, feats, part, classes=CLASSES, corpus=corpus, folds=a.folds, jobs=a.jobs)
-    left = [str(run[2]) for run in grid if frontend_spec(run[1]) not in {b[3] for b in bundles}]
+    left = [str(run[2]) for run in grid if frontend_spec(run[1]) not in made]
     print(f"{len(grid) - len(left)} runs, {time.perf_counter() - t0:.0f} s wall"
           + (f"; left out, no bundle of their front-end: {left}" if left else ''), flush=True)
     print(sweep_summary(chosen, corpus, a.runs).round(1).to_string())

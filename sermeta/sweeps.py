@@ -21,8 +21,8 @@ from .claims import correction_scores, seed_metrics
 
 # %% auto #0
 __all__ = ['CONTROL', 'SENSITIVITY', 'SWEEPS', 'LITERAL', 'FRONTEND_SCREEN', 'CONFIRMATIONS', 'Sweep', 'confirmation_sweep',
-           'frontend_confirmation', 'sweep_grid', 'sweep_summary', 'mark_diverged', 'run_sweep', 'sweep_cli',
-           'noise_sweep']
+           'frontend_confirmation', 'get_sweep', 'sweep_grid', 'sweep_summary', 'mark_diverged', 'run_sweep',
+           'sweep_cli', 'noise_sweep']
 
 # %% ../nbs/11a_sweeps.ipynb #c43dc108
 @dataclass(frozen=True)
@@ -110,6 +110,12 @@ def frontend_confirmation(runs, corpus, *, n_best=2, screen=FRONTEND_SCREEN, see
 
 CONFIRMATIONS = {'confirmation': confirmation_sweep, 'frontends_confirmation': frontend_confirmation}
 
+def get_sweep(name, runs, corpus) -> Sweep:
+    "The sweep `name` of SWEEPS, or the confirmation `name` (CONFIRMATIONS) of the screen in `runs`."
+    if name in CONFIRMATIONS: return CONFIRMATIONS[name](runs, corpus)
+    if name in SWEEPS: return SWEEPS[name]
+    raise ValueError(f"unknown sweep {name!r}; choose one of {list(SWEEPS) + list(CONFIRMATIONS)}")
+
 # %% ../nbs/11a_sweeps.ipynb #a39c88ef
 def sweep_grid(sweep, corpus, seeds, runs, base) -> list:
     "(method, Config, run directory) of every method, setting and seed of `sweep`."
@@ -136,8 +142,7 @@ def mark_diverged(folder, error):
 def run_sweep(corpus, root=None, *, sweep='sensitivity', seeds=(0,), folds='all', runs='runs', jobs=None,
               cache_dir=None, scale=0.1, data_dir='data', progress=True, **settings) -> pd.DataFrame:
     "Train every method x setting x seed of a sweep on `corpus` (resumably); its WA/UA summary."
-    if sweep not in SWEEPS and sweep not in CONFIRMATIONS:
-        raise ValueError(f"unknown sweep {sweep!r}; choose one of {list(SWEEPS) + list(CONFIRMATIONS)}")
+    grid = get_sweep(sweep, runs, corpus)  # before the corpus is prepared: a wrong name costs nothing
     settings = config_overrides(settings)
     if 'seed' in settings: raise ValueError("--seed: a sweep trains the seeds of --seeds (e.g. 0,1,2)")
     table, _ = prepare_corpus(corpus, root, scale=scale, data_dir=data_dir)
@@ -149,7 +154,6 @@ def run_sweep(corpus, root=None, *, sweep='sensitivity', seeds=(0,), folds='all'
         return features[spec]
     base = lambda seed: reproduce_config(seed=seed, **settings)
     jobs = jobs or default_jobs(base(0).device)
-    grid = CONFIRMATIONS[sweep](runs, corpus) if sweep in CONFIRMATIONS else SWEEPS[sweep]
     print(f"{grid.name}: {grid.names}", flush=True)
     for seed in seeds:  # seed by seed, setting by setting: a stopped sweep leaves whole runs
         for run in sweep_grid(grid, corpus, [seed], runs, base):
