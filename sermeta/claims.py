@@ -228,7 +228,8 @@ def sensitivity_table(runs, corpus, names, *, table=None, classes=CLASSES, refer
             row.update({f"{g.metric}_{k}": g[k] for k in ('diff', 'ci_low', 'ci_high')}, seeds=g.seeds)
         row.update(_setting_scores(runs, corpus, name, list(classes)))
         secs = fold_seconds(runs, corpus, name)
-        row.update(fold_seconds=secs.seconds.mean(), seed_seconds=secs.groupby('seed').seconds.sum().mean())
+        row.update(fold_seconds=secs.seconds.mean(), seed_seconds=secs.groupby('seed').seconds.sum().mean(),
+                   devices=', '.join(sorted(secs.device.unique())))
         if table is not None and reference_label(table):
             scores = correction_scores(runs, corpus, name, table)
             row.update({k: scores.get(k, np.nan) for k in ('fix_recall', 'fix_precision', 'broken', 'AUROC_w_wrong')})

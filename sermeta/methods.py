@@ -4,6 +4,7 @@
 
 # %% ../nbs/07_methods.ipynb #49bd2d8c
 from __future__ import annotations
+import math
 from dataclasses import dataclass
 from typing import Callable
 from .core import settings_record
@@ -12,7 +13,7 @@ from .rivals import PENCIL, pencil_batch_loss, pencil_label_step
 
 # %% auto #0
 __all__ = ['BATCH_LOSSES', 'METHODS', 'RIVALS', 'REFERENCES', 'VARIANTS', 'ALL_METHODS', 'TABLE2_ROWS', 'Method', 'BatchLoss',
-           'get_method']
+           'smoothing_strength', 'get_method']
 
 # %% ../nbs/07_methods.ipynb #e6ef3463
 @dataclass(frozen=True)
@@ -96,7 +97,14 @@ VARIANTS = {m.name: m for m in [
            weight_norm='class', in_paper=False),
     Method('Lw_within_class', 'BLSTM + ATT + L + w, class weights kept', updates_labels=True, updates_weights=True,
            targets='labels', weight_norm='class', in_paper=False),
+    Method('label_smoothing', 'BLSTM + ATT on softmax(label_scale x one-hot), never updated', targets='labels',
+           in_paper=False),
 ]}
+
+def smoothing_strength(label_scale, n_classes) -> float:
+    "Label-smoothing strength e of softmax(label_scale x one-hot): the gold class gets 1 - e + e/C."
+    gold = math.exp(label_scale) / (math.exp(label_scale) + n_classes - 1)
+    return n_classes * (1 - gold) / (n_classes - 1)
 ALL_METHODS = {**METHODS, **RIVALS, **REFERENCES, **VARIANTS}
 TABLE2_ROWS = [*METHODS, 'pencil', 'cleanlab', 'svm']  # sermeta_reproduce's default; the others on request
 

@@ -15,7 +15,7 @@ from .features import FRONTENDS
 
 # %% auto #0
 __all__ = ['LW_OPTIMIZERS', 'LW_RESCALES', 'PATIENCE_UPDATES', 'MAX_UPDATES', 'PATIENCE_EPOCHS', 'MAX_EPOCHS', 'FOLD_FILES',
-           'DIVERGED', 'Config', 'frontend_spec', 'resolve_device', 'resolve_schedule', 'config_flags',
+           'DIVERGED', 'Config', 'frontend_spec', 'resolve_device', 'device_name', 'resolve_schedule', 'config_flags',
            'config_overrides', 'run_dir', 'start_run', 'setting_name', 'parse_setting', 'record_path', 'write_record',
            'read_record', 'compress_records', 'write_fold_results', 'fold_problems', 'fold_finished', 'pool_run',
            'read_run', 'diverged_settings', 'finished_seeds', 'read_seeds', 'fold_seconds']
@@ -101,6 +101,11 @@ def resolve_device(name='auto') -> torch.device:
     "`auto` is CUDA when available, else the CPU."
     if name == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     return torch.device(name)
+
+def device_name(device) -> str:
+    "What trained a fold, as its metrics.json records it: 'cpu', or 'cuda: ' and the GPU's model."
+    device = torch.device(device)
+    return f'cuda: {torch.cuda.get_device_name(device)}' if device.type == 'cuda' else device.type
 
 # %% ../nbs/07a_runs.ipynb #edb99545
 PATIENCE_UPDATES, MAX_UPDATES = 90, 540   # the rule's minimum patience and cap, in optimiser updates
@@ -338,9 +343,12 @@ def read_seeds(runs, corpus, method):
 
 # %% ../nbs/07a_runs.ipynb #f1c575b0
 def fold_seconds(runs, corpus, method) -> pd.DataFrame:
-    "(seed, fold, seconds) of every fold of `method`'s finished seeds on `corpus`."
-    rows = [dict(seed=seed, fold=int(path.parent.name[4:]), seconds=json.loads(path.read_text()).get('seconds'))
-            for seed in finished_seeds(runs, corpus, method)
+    "(seed, fold, seconds, device) of every fold of `method`'s finished seeds on `corpus`."
+    def row(seed, path):
+        metrics = json.loads(path.read_text())
+        return dict(seed=seed, fold=int(path.parent.name[4:]), seconds=metrics.get('seconds'),
+                    device=metrics.get('device', 'unrecorded'))
+    rows = [row(seed, path) for seed in finished_seeds(runs, corpus, method)
             for path in sorted(run_dir(runs, corpus, method, seed).glob('fold*/metrics.json'))]
-    return pd.DataFrame(rows, columns=['seed', 'fold', 'seconds']).astype({'seconds': float})
+    return pd.DataFrame(rows, columns=['seed', 'fold', 'seconds', 'device']).astype({'seconds': float})
 

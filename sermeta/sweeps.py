@@ -20,9 +20,9 @@ from .reproduce import reproduce_config, default_jobs, prepare_corpus
 from .claims import correction_scores, seed_metrics
 
 # %% auto #0
-__all__ = ['CONTROL', 'SENSITIVITY', 'SWEEPS', 'LITERAL', 'FRONTEND_SCREEN', 'CONFIRMATIONS', 'Sweep', 'confirmation_sweep',
-           'frontend_confirmation', 'get_sweep', 'sweep_grid', 'sweep_summary', 'mark_diverged', 'run_sweep',
-           'sweep_cli', 'noise_sweep']
+__all__ = ['CONTROL', 'SENSITIVITY', 'SWEEPS', 'SMOOTHING', 'LITERAL', 'FRONTEND_SCREEN', 'CONFIRMATIONS', 'Sweep',
+           'confirmation_sweep', 'frontend_confirmation', 'get_sweep', 'sweep_grid', 'sweep_summary', 'mark_diverged',
+           'run_sweep', 'sweep_cli', 'noise_sweep']
 
 # %% ../nbs/11a_sweeps.ipynb #c43dc108
 @dataclass(frozen=True)
@@ -58,6 +58,11 @@ SENSITIVITY = Sweep('sensitivity', ('Lw',), (
     dict(lr_label=0.01, lr_weight=0.001), _rule('sgd', 0.1, 0.01),            # the third order of magnitude
     {**_rule('adam', 0.01, 0.01), 'lw_rescale': 'epoch'}, dict(label_scale=10.0)))
 SWEEPS = {sweep.name: sweep for sweep in (SENSITIVITY,)}
+
+# %% ../nbs/11a_sweeps.ipynb #239a3c3e
+SMOOTHING = Sweep('smoothing', ('label_smoothing',), tuple(
+    {} if scale == Config().label_scale else dict(label_scale=scale) for scale in (1.0, 0.5, 2.0, 3.0)))
+SWEEPS['smoothing'] = SMOOTHING
 
 # %% ../nbs/11a_sweeps.ipynb #b7a2ef1f
 LITERAL = _rule('adam', 0.001, 0.001)  # "We used Adam": the network's step size, rescaled after every update

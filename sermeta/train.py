@@ -11,7 +11,7 @@ import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from tqdm.auto import tqdm
 from .core import atomic_write, make_folder
 from .runs import Config, resolve_device, write_fold_results, write_record, read_record, fold_finished
-from .runs import resolve_schedule
+from .runs import resolve_schedule, device_name
 from .folds import fold_normaliser, speaker_normalised
 from .model import EmotionClassifier, class_log_probs
 from .meta import LabelWeightState
@@ -400,7 +400,8 @@ def _finish_fold(fold, training, w_init, sets, config, classes, out) -> dict:
                               w=training.lw.weights.numpy(), targets=training.lw.targets.numpy(), history=history,
                               best_epoch=progress.best['epoch'], best_phase=progress.best['phase'],
                               best_valid_loss=progress.best_loss, epochs=len(history),
-                              seconds=float(history.seconds_network.sum() + history.seconds_lw.sum()))
+                              seconds=float(history.seconds_network.sum() + history.seconds_lw.sum()),
+                              device=device_name(sets.test.x.device))   # what finished it (a resumed fold may mix)
 
 # %% ../nbs/08_train.ipynb #8e2df888
 def train_fold(fold,               # a folds.Fold

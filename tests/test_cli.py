@@ -79,7 +79,7 @@ CASES = [  # script, arguments ({d}: the folder of bad inputs), what the message
     ('sermeta_reproduce', ['--corpus', 'manifest', '--root', '{d}/four_classes.csv', '--seed', '2'],
      '--seed 2: a reproduction trains seeds 0 .. N-1 of --seeds N; train one seed with sermeta_train --seed'),
     ('sermeta_sweep', ['--corpus', 'manifest', '--root', '{d}/manifest.csv', '--sweep', 'frontend'],
-     "unknown sweep 'frontend'; choose one of ['sensitivity', 'frontends', 'confirmation', 'frontends_confirmation']"),
+     "unknown sweep 'frontend'; choose one of ['sensitivity', 'smoothing', 'frontends', 'confirmation', 'frontends_confirmation']"),
 ]
 
 

@@ -39,6 +39,7 @@ def test_methods_learn_on_gpu(tiny, tmp_path, method):
     m = train_fold(tiny_fold(table), table, feats, method, tiny_config(device='cuda', max_epochs=12, patience=12),
                    tmp_path, classes=CL, progress=False)
     assert m['UA'] > 50  # chance is 25
+    assert m['device'] == f'cuda: {torch.cuda.get_device_name()}'
     le = pd.read_csv(tmp_path / 'learned.csv.gz')
     assert np.isfinite(le.w).all() and abs(le.w.mean() - 1) < 1e-4
 

@@ -1,7 +1,7 @@
 """The main job end to end on a tiny synthetic corpus: generate, extract, Table 1, train, summarize."""
 import json
 from pathlib import Path
-import nbformat, pandas as pd, pytest
+import nbformat, numpy as np, pandas as pd, pytest
 from sermeta.reproduce import reproduce, summarize_runs
 from sermeta.core import CLASSES
 
@@ -115,7 +115,8 @@ def test_sensitivity_report_reads_a_sweep(tmp_path, monkeypatch):
     import sermeta.sweeps as S
     from sermeta.reports import run_reports
     adam = dict(lw_optimizer='adam', lr_label=0.1, lr_weight=0.1)  # a setting of the real grid
-    small = S.Sweep('small_sens', ('Lw',), ({}, adam), (('baseline', {}), ('Lw', S.CONTROL)))
+    small = S.Sweep('small_sens', ('Lw',), ({}, adam), (('baseline', {}), ('Lw', S.CONTROL), ('label_smoothing', {}),
+                                                      ('label_smoothing', dict(label_scale=2.0))))
     monkeypatch.setitem(S.SWEEPS, 'small_sens', small)
     runs = tmp_path / 'runs'
     kw = dict(sweep='small_sens', folds='0', scale=0.02, runs=runs, data_dir=tmp_path / 'data', jobs=1,
@@ -128,13 +129,22 @@ def test_sensitivity_report_reads_a_sweep(tmp_path, monkeypatch):
         'run' if name == 'per_seed' else 'method' if name == 'vs_control' else 'setting')
     gains = read('gains')
     assert set(gains.index) == {'as reported', 'lr_label=0.1, lr_weight=0.1, lw_optimizer=adam', 'lr_label=0.0, lr_weight=0.0'}
-    assert (gains.seeds == 2).all() and (gains.fold_seconds > 0).all()
+    assert (gains.seeds == 2).all() and (gains.fold_seconds > 0).all() and (gains.devices == 'cpu').all()
     vs_control = read('vs_control')
     assert {'baseline', 'Lw', 'Lw@lr_label=0.1,lr_weight=0.1,lw_optimizer=adam'} <= set(vs_control.index)
     per_seed = read('per_seed')
     assert per_seed.index[:2].tolist() == ['baseline', 'Lw@lr_label=0,lr_weight=0']
     assert list(per_seed.columns) == ['WA seed 0', 'WA seed 1', 'UA seed 0', 'UA seed 1']
     assert (tmp_path / 'out' / 'sensitivity_truth.csv').is_file()  # the synthetic corpus knows its true emotions
+    smooth = pd.read_csv(tmp_path / 'out' / 'sensitivity_smoothing.csv').set_index('method')
+    assert smooth.index.tolist() == ['label_smoothing', 'label_smoothing@label_scale=2']
+    from sermeta.methods import smoothing_strength
+    assert np.allclose(smooth.strength, [smoothing_strength(1, 4), smoothing_strength(2, 4)], atol=1e-3)
+    assert (smooth.seeds == 2).all()
+    control = gains.loc['lr_label=0.0, lr_weight=0.0']   # the same targets, trained the same way: the same gains
+    assert smooth.loc['label_smoothing', ['WA_diff', 'UA_diff']].round(2).tolist() == \
+        control[['WA_diff', 'UA_diff']].round(2).tolist()
+    assert (tmp_path / 'out' / 'sensitivity_smoothing_figure.png').is_file()
 
 
 def test_frontend_sweep_and_its_report(tmp_path, monkeypatch):

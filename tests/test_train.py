@@ -68,6 +68,26 @@ def test_frozen_l_and_w_equals_baseline(tiny, tmp_path):
     assert np.allclose(lf.w, lf.w_init) and (lf.learned == lf.gold).all()
 
 
+def test_label_smoothing_is_lw_with_the_update_off(tiny, tmp_path):
+    """`label_smoothing` trains on the soft targets softmax(label_scale x one-hot) without the l/w pass: exactly
+    what Lw learns with both step sizes 0, and not what the baseline learns on the one-hot labels."""
+    table, feats = tiny
+    f = tiny_fold(table, 2)
+    for method, cfg in [('label_smoothing', {}), ('Lw', dict(lr_label=0.0, lr_weight=0.0)), ('baseline', {})]:
+        m = train_fold(f, table, feats, method, tiny_config(label_scale=2.0, **cfg), tmp_path / method, classes=CL,
+                       progress=False)
+        assert m['device'] == 'cpu'
+    ps, pc, pb = (pd.read_csv(tmp_path / d / 'predictions.csv.gz') for d in ('label_smoothing', 'Lw', 'baseline'))
+    pd.testing.assert_frame_equal(ps, pc)
+    assert not np.allclose(ps.filter(like='prob').values, pb.filter(like='prob').values)
+    hs, hc = (pd.read_csv(tmp_path / d / 'history.csv.gz') for d in ('label_smoothing', 'Lw'))
+    assert (hs.seconds_lw == 0).all() and (hc.seconds_lw > 0).all()
+    gold_target = np.exp(2) / (np.exp(2) + 3)
+    learned = pd.read_csv(tmp_path / 'label_smoothing' / 'learned.csv.gz')
+    assert (learned.learned == learned.gold).all() and np.allclose(learned.w, learned.w_init)
+    assert np.allclose(learned.filter(like='s_').max(axis=1), gold_target, atol=1e-6)
+
+
 def test_lw_moves_labels_and_weights(tiny, tmp_path):
     table, feats = tiny
     train_fold(tiny_fold(table), table, feats, 'Lw', tiny_config(lr_label=3.0, lr_weight=0.5), tmp_path, classes=CL, progress=False)
