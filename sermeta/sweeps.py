@@ -61,7 +61,7 @@ SWEEPS = {sweep.name: sweep for sweep in (SENSITIVITY,)}
 
 # %% ../nbs/11a_sweeps.ipynb #239a3c3e
 SMOOTHING = Sweep('smoothing', ('label_smoothing',), tuple(
-    {} if scale == Config().label_scale else dict(label_scale=scale) for scale in (1.0, 0.5, 2.0, 3.0)))
+    {} if scale == Config().label_scale else dict(label_scale=scale) for scale in (2.0, 0.5, 3.0, 1.0)))
 SWEEPS['smoothing'] = SMOOTHING
 
 # %% ../nbs/11a_sweeps.ipynb #b7a2ef1f
