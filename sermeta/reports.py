@@ -17,9 +17,10 @@ from .evaluate import classification_metrics
 from .paper import PAPER_TABLE2, PAPER_QUOTED
 
 # %% auto #0
-__all__ = ['REPORT_FLOAT', 'REPORTS', 'REPORT_PARAMETERS', 'SWEEP_REPORTS', 'table2', 'mean_sd_cells', 'weight_table',
-           'label_updates', 'save_figure', 'save_heatmap', 'model_figure', 'framework_figure', 'write_table',
-           'report_runs', 'sweep_runs', 'missing_runs', 'report_templates', 'run_reports']
+__all__ = ['REPORT_FLOAT', 'REPORTS', 'REPORT_PARAMETERS', 'SWEEP_REPORTS', 'CLOCK_FIELDS', 'table2', 'mean_sd_cells',
+           'weight_table', 'label_updates', 'save_figure', 'save_heatmap', 'model_figure', 'framework_figure',
+           'write_table', 'report_runs', 'sweep_runs', 'missing_runs', 'report_templates', 'steady_notebook',
+           'run_reports']
 
 # %% ../nbs/13_reports.ipynb #a831538b
 def _flat(metrics, classes):
@@ -171,6 +172,20 @@ def _reports_with_runs(corpus, runs) -> list:
         else: names.append(name)
     return names
 
+# what papermill and the kernel stamp with the clock: dropped, so a report rerun on the same runs rewrites nothing
+CLOCK_FIELDS = ('start_time', 'end_time', 'duration')
+
+def steady_notebook(nb):
+    "Executed notebook `nb` without what changes between reruns with equal outputs, so they give equal bytes."
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
+    for meta in [nb.metadata] + [cell.metadata for cell in nb.cells]:
+        for field in CLOCK_FIELDS: meta.get('papermill', {}).pop(field, None)   # papermill's times
+        meta.pop('execution', None)                                               # the kernel's
+    for cell in nb.cells:   # papermill gives the cell it injects a random id
+        if 'injected-parameters' in cell.metadata.get('tags', []): cell.id = 'injected-parameters'
+    # printed text arrives in as many pieces as the kernel flushed, which varies from run to run: one piece per stream
+    return CoalesceStreamsPreprocessor().preprocess(nb, {})[0]
+
 def _execute_report(name, params, out) -> Path:
     "Run template `name` with papermill in `out`; write notebooks/<name>.ipynb and html/<name>.html."
     import logging, papermill, nbformat
@@ -181,7 +196,7 @@ def _execute_report(name, params, out) -> Path:
     tmp = nb_path.with_name(f'.{name}.running.ipynb')
     papermill.execute_notebook(str(report_templates()/f'{name}.ipynb'), str(tmp), parameters=params,
                                kernel_name='python3', language='python', progress_bar=False, cwd=str(out))
-    nb = nbformat.read(tmp, as_version=4)
+    nb = steady_notebook(nbformat.read(tmp, as_version=4))
     nb.metadata.get('papermill', {}).update(input_path=f'nbs/reports/{name}.ipynb',
                                             output_path=f'notebooks/{name}.ipynb')
     with atomic_write(nb_path, encoding='utf-8') as f: nbformat.write(nb, f)

@@ -145,6 +145,13 @@ def test_sensitivity_report_reads_a_sweep(tmp_path, monkeypatch):
     assert smooth.loc['label_smoothing', ['WA_diff', 'UA_diff']].round(2).tolist() == \
         control[['WA_diff', 'UA_diff']].round(2).tolist()
     assert (tmp_path / 'out' / 'sensitivity_smoothing_figure.png').is_file()
+    # no clock in the executed notebook: a rerun on the same runs writes the same bytes
+    notebook = tmp_path / 'out' / 'notebooks' / 'sensitivity.ipynb'
+    first = notebook.read_bytes()
+    assert b'start_time' not in first and b'iopub' not in first
+    run_reports('synthetic', tmp_path / 'data' / 'synthetic-scale0.02-seed0', runs=runs, out=tmp_path / 'out',
+                names=['sensitivity'], smoke=True, progress=False)
+    assert notebook.read_bytes() == first
 
 
 def test_frontend_sweep_and_its_report(tmp_path, monkeypatch):
