@@ -176,7 +176,7 @@ def _reports_with_runs(corpus, runs) -> list:
 CLOCK_FIELDS = ('start_time', 'end_time', 'duration')
 
 def steady_notebook(nb):
-    "Executed notebook `nb` without what changes between reruns with equal outputs, so they give equal bytes."
+    "Executed notebook `nb` without what varies between reruns of equal outputs: equal bytes."
     from nbconvert.preprocessors import CoalesceStreamsPreprocessor
     for meta in [nb.metadata] + [cell.metadata for cell in nb.cells]:
         for field in CLOCK_FIELDS: meta.get('papermill', {}).pop(field, None)   # papermill's times
