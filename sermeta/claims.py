@@ -216,8 +216,8 @@ def _setting_scores(runs, corpus, name, classes) -> dict:
             f'{classes[0]}_recall': float(recall)}
 
 def sensitivity_table(runs, corpus, names, *, table=None, classes=CLASSES, reference='baseline',
-                      n_boot=2000) -> pd.DataFrame:
-    "Each finished run of `names` (sweep settings): gains over `reference`, w, labels, truth scores."
+                      n_boot=2000, learned=True) -> pd.DataFrame:
+    "Each finished run of `names`: gains over `reference`, cost; `learned`: w, labels, truth scores."
     done = [n for n in names if finished_seeds(runs, corpus, n)]
     gains = gains_vs_baseline(runs, corpus, done, classes=classes, reference=reference, n_boot=n_boot)
     rows = []
@@ -226,11 +226,11 @@ def sensitivity_table(runs, corpus, names, *, table=None, classes=CLASSES, refer
         row = dict(run=name, method=method, setting=', '.join(f'{k}={v}' for k, v in changes.items()) or 'as reported')
         for _, g in gains[gains.method == name].iterrows():
             row.update({f"{g.metric}_{k}": g[k] for k in ('diff', 'ci_low', 'ci_high')}, seeds=g.seeds)
-        row.update(_setting_scores(runs, corpus, name, list(classes)))
+        if learned: row.update(_setting_scores(runs, corpus, name, list(classes)))
         secs = fold_seconds(runs, corpus, name)
         row.update(fold_seconds=secs.seconds.mean(), seed_seconds=secs.groupby('seed').seconds.sum().mean(),
                    devices=', '.join(sorted(secs.device.unique())))
-        if table is not None and reference_label(table):
+        if learned and table is not None and reference_label(table):
             scores = correction_scores(runs, corpus, name, table)
             row.update({k: scores.get(k, np.nan) for k in ('fix_recall', 'fix_precision', 'broken', 'AUROC_w_wrong')})
         rows.append(row)
