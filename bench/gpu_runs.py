@@ -19,6 +19,8 @@ on either). It also prints the dense-batch training and inference rates of the p
 A bundle holds one front-end's features (`bundle --frontend egemaps`); `sweep --bundle a.npz,b.npz` trains every run of
 the sweep whose front-end is in one of the bundles and names the runs it leaves out (a ComParE bundle of EmoDB is
 47 MiB: with the repository it does not fit the 64 MiB a device call carries, so its runs stay on the CPU).
+Each fold keeps its checkpoint (`checkpoint.pt`, 8-12 MB, ignored by git; `sermeta_predict` reads it): copy the run directories
+back without them (`tar czf runs.tgz --exclude='*.pt' reports/runs/...`), 20 EmoDB runs are then about 2 MB.
 """
 import argparse, io, os, sys, time
 from pathlib import Path
