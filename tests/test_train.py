@@ -402,9 +402,10 @@ def test_gd_reproduces_the_committed_numbers(tiny, tmp_path):
     table, feats = tiny
     m = train_fold(tiny_fold(table, 1), table, feats, 'Lw', tiny_config(), tmp_path, classes=CL, progress=False)
     learned, preds = pd.read_csv(tmp_path / 'learned.csv.gz'), pd.read_csv(tmp_path / 'predictions.csv.gz')
-    assert learned.groupby('gold').w.mean().round(6).to_dict() == {'anger': 1.013779, 'happiness': 1.019832,
-                                                                    'neutral': 0.966478, 'sadness': 0.999911}
-    assert preds.filter(like="prob_").sum().round(6).tolist() == [3.599546, 3.821979, 4.627446, 3.95103]
+    # to 1e-5: the last printed digit moves with the CPU's float kernels; any change of the update moves far more
+    w = learned.groupby('gold').w.mean()
+    np.testing.assert_allclose(w[['anger', 'happiness', 'neutral', 'sadness']], [1.013779, 1.019832, 0.966478, 0.999911], atol=1e-5)
+    np.testing.assert_allclose(preds.filter(like="prob_").sum(), [3.599546, 3.821979, 4.627446, 3.95103], atol=1e-5)
     assert (m['WA'], m['best_epoch']) == (100.0, 6)
 
 
