@@ -9,8 +9,8 @@ from .core import CLASSES, reference_label, REFERENCE_LABELS
 from .methods import get_method
 from .paper import PAPER_TABLE2, PAPER_TABLE3
 from .evaluate import label_fix_rates, classification_metrics
-from .runs import read_seeds, read_record, run_dir, parse_setting, finished_seeds, setting_name, Config
-from .runs import fold_seconds
+from .config import parse_setting, setting_name, Config
+from .runs import read_seeds, read_record, run_dir, finished_seeds, fold_seconds
 
 
 # %% auto #0

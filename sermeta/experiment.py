@@ -8,8 +8,8 @@ import contextlib
 from pathlib import Path
 from fastcore.script import store_true
 from .core import worker_pool, explain_dead_workers, console_script, folder_lock
-from .runs import Config, run_dir, start_run, pool_run, config_flags, config_overrides, fold_finished
-from .runs import frontend_spec, resolve_schedule
+from .config import Config, config_flags, config_overrides, frontend_spec, resolve_schedule, config_record, run_name, reading as _reading
+from .runs import run_dir, start_run, pool_run, fold_finished
 from .corpora import load_corpus, parse_classes, class_order
 from .features import extract_features
 from .folds import make_folds
@@ -140,7 +140,8 @@ def _train_and_pool(table, features, runs, classes, folds, corpus, jobs, executo
                                                                      k=protocol[1])
         all_folds = folds_of[protocol]
         config = resolve_schedule(config, len(all_folds[0].train_ids))
-        start_run(out, dict(config=config.to_dict(), method=method.to_dict(), corpus=corpus, classes=list(classes)))
+        start_run(out, dict(config=config_record(method, config), method=method.to_dict(), corpus=corpus,
+                             classes=list(classes)))
         unfinished = [i for i in parse_folds(folds, len(all_folds)) if not fold_finished(out/f'fold{i}')]
         tasks += [(all_folds[i], method, config, out/f'fold{i}', list(classes)) for i in unfinished]
     tasks = order_tasks(tasks)
@@ -167,16 +168,17 @@ def train_cli(corpus:str='synthetic',  # corpus: iemocap, emodb, cremad, msp_pod
               jobs:int=1,              # folds trained at once, in separate processes
               executor:str='local',    # 'local' or 'ray' (pip install 'sermeta[ray]'; RAY_ADDRESS picks the cluster)
               final:store_true=False,  # instead: train one model on all speakers and save it for sermeta_predict
-              **settings):             # Config fields (--seed, --max_epochs, ...; see sermeta.runs.Config)
-    "Train one method over the leave-one-speaker-out folds of a corpus and print WA/UA."
+              reading:str='literal',   # the l/w update rule: literal (the default: Adam 0.001, one epoch) or table3
+              **settings):             # Config fields (--seed, --max_epochs, ...; see sermeta.config.Config)
+    "Train one method over the folds of a corpus (its protocol) into runs/<corpus>/<run name>/seed<k>; print WA/UA."
     if root is None: raise ValueError('give --root, the corpus folder')
     get_method(method)
+    config = Config(**{**_reading(reading), **config_overrides(settings)})
     table = load_corpus(corpus, root, classes=classes)
     class_names = parse_classes(classes)
     class_names = class_names if isinstance(class_names, tuple) else tuple(class_order(table.label))
-    config = Config(**config_overrides(settings))
     feats = extract_features(table, cache_dir=cache_dir, frontend=frontend_spec(config))
-    run_folder = run_dir(out, corpus, method, config.seed)
+    run_folder = run_dir(out, corpus, run_name(method, config), config.seed)
     if final:
         from sermeta.predict import train_final
         path = train_final(table, feats, method=method, config=config, classes=class_names,
@@ -184,5 +186,5 @@ def train_cli(corpus:str='synthetic',  # corpus: iemocap, emodb, cremad, msp_pod
         return print(f"saved {path}; use it with: sermeta_predict {path} FILE.wav ...")
     metrics = run_method(table, feats, method, config, run_folder, classes=class_names, folds=folds, corpus=corpus,
                          jobs=jobs, executor=executor)
-    print(f"{corpus} {method} seed {config.seed}: WA {metrics['WA']:.1f}  UA {metrics['UA']:.1f}  "
+    print(f"{corpus} {run_folder.parent.name} seed {config.seed}: WA {metrics['WA']:.1f}  UA {metrics['UA']:.1f}  "
           f"({len(metrics['folds'])} folds)")

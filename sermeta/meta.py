@@ -110,6 +110,7 @@ def _minibatch_epoch(self, log_probs,      # (N, C) log y_n of the fixed network
 
 def _update(self, log_probs, *, rule='gd', steps=1, batch_size=32, generator=None, rescale='update', **step_sizes):
     "An alternation's l/w update: `steps` full-batch steps (gd) or mini-batch epochs (sgd, adam)."
+    if not (step_sizes.get('lr_label') or step_sizes.get('lr_weight')): return self  # nothing learned, nothing drawn
     for _ in range(steps):
         if rule == 'gd': self.step(log_probs, **step_sizes)
         else: self.minibatch_epoch(log_probs, rule=rule, batch_size=batch_size, generator=generator, rescale=rescale,

@@ -13,7 +13,7 @@ from .features import read_audio, extract_signal, feature_names
 from .folds import Fold, Normaliser, fold_normaliser
 from .methods import get_method
 from .model import EmotionClassifier, class_log_probs
-from .runs import Config, frontend_spec
+from .config import Config, frontend_spec
 from .train import train_fold, read_checkpoint
 
 # %% auto #0

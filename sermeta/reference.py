@@ -83,4 +83,4 @@ def svm_fold(fold,              # a folds.Fold
                               train_ids=fold.train_ids, train_gold=[classes[i] for i in y['train']],
                               w_init=w_init, w=w_init, targets=np.eye(n_classes)[y['train']], history=history,
                               best_C=float(best.C), best_valid_UA=float(best.valid_UA),
-                              seconds=time.perf_counter() - t0)
+                              seconds=time.perf_counter() - t0, device='cpu', precision='fp64')

@@ -11,7 +11,8 @@ import matplotlib; matplotlib.use('Agg')
 import matplotlib.pyplot as plt, seaborn as sns
 from .core import CLASSES, write_csv, atomic_write
 from .methods import get_method, TABLE2_ROWS
-from .runs import finished_seeds, read_seeds, parse_setting
+from .config import parse_setting
+from .runs import finished_seeds, read_seeds
 from .folds import BALANCED_METHODS, balanced_corpus
 from .evaluate import classification_metrics
 from .paper import PAPER_TABLE2, PAPER_QUOTED

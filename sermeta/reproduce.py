@@ -15,8 +15,8 @@ from .methods import TABLE2_ROWS, VARIANTS, get_method
 from .experiment import run_grid
 from .evaluate import label_fix_rates
 from .folds import balance_table, balanced_corpus, BALANCED_METHODS
-from .runs import Config, resolve_device, run_dir, finished_seeds, read_seeds, config_flags, config_overrides
-from .runs import frontend_spec
+from .config import Config, resolve_device, config_flags, config_overrides, frontend_spec, run_name
+from .runs import run_dir, finished_seeds, read_seeds
 from .reports import run_reports, table2
 
 
@@ -98,8 +98,12 @@ def reproduce(corpus='synthetic', root=None, *, scale=0.1, seeds=1, methods=None
     if 'seed' in settings:  # before the features are extracted: the mistake costs nothing
         raise ValueError(f"--seed {settings['seed']}: a reproduction trains seeds 0 .. N-1 of --seeds N; "
                          "train one seed with sermeta_train --seed")
-    feats = extract_features(table, cache_dir=cache_dir, progress=progress, frontend=frontend_spec(Config(**settings)))
     config = lambda seed: reproduce_config(quick=quick, seed=seed, **settings)
+    renamed = [run_name(m, config(0)) for m in methods if run_name(m, config(0)) != m]
+    if renamed:  # the reports read each method's own run: settings that name other runs belong to a sweep
+        raise ValueError(f"these settings make other runs than the reports read ({', '.join(renamed)}); "
+                         "train settings with sermeta_train or sermeta_sweep, which name runs by their settings")
+    feats = extract_features(table, cache_dir=cache_dir, progress=progress, frontend=frontend_spec(Config(**settings)))
     jobs = jobs or default_jobs(config(0).device)
     t0 = time.perf_counter()
     train_seeds(table, feats, corpus, methods, range(seeds), config, runs, folds=folds, jobs=jobs, progress=progress)

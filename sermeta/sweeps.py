@@ -7,22 +7,23 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-import pandas as pd
+import numpy as np, pandas as pd
 from .core import CLASSES, write_csv, write_json, console_script
 from .corpora import load_corpus
 from .features import extract_features
 from .methods import get_method
-from .runs import Config, run_dir, config_flags, config_overrides, finished_seeds, read_seeds, read_run, setting_name
-from .runs import DIVERGED, frontend_spec
+from .config import Config, config_flags, config_overrides, run_name, frontend_spec, READINGS
+from .runs import run_dir, finished_seeds, read_seeds, read_run, DIVERGED
 from .experiment import run_grid
 from .train import NonFiniteLoss
 from .reproduce import reproduce_config, default_jobs, prepare_corpus
 from .claims import correction_scores, seed_metrics
+from .paper import PAPER_TABLE3
 
 # %% auto #0
-__all__ = ['CONTROL', 'SENSITIVITY', 'SWEEPS', 'SMOOTHING', 'LITERAL', 'FRONTEND_SCREEN', 'CONFIRMATIONS', 'Sweep',
-           'confirmation_sweep', 'frontend_confirmation', 'get_sweep', 'sweep_grid', 'sweep_summary', 'mark_diverged',
-           'run_sweep', 'sweep_cli', 'noise_sweep']
+__all__ = ['FORMER', 'CONTROL', 'SENSITIVITY', 'SWEEPS', 'SMOOTHING', 'LITERAL', 'VERDICT', 'TABLE2_LW', 'FRONTEND_SCREEN',
+           'CONFIRMATIONS', 'Sweep', 'confirmation_sweep', 'closest_to_table3', 'frontend_confirmation', 'get_sweep',
+           'sweep_grid', 'sweep_summary', 'mark_diverged', 'run_sweep', 'sweep_cli', 'noise_sweep']
 
 # %% ../nbs/11a_sweeps.ipynb #c43dc108
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class Sweep:
     "A named grid: every method under every setting (Config changes from the base), then `extra`."
     name: str
     methods: tuple    # method names
-    settings: tuple   # dicts of Config changes; {} is the method as the reports train it
+    settings: tuple   # dicts of Config changes; {} is the method at the defaults (the literal reading)
     extra: tuple = () # (method, Config changes) pairs trained beside the grid, e.g. one method's control
 
     @property
@@ -40,23 +41,25 @@ class Sweep:
 
     @property
     def names(self) -> list:
-        "The run name of every run of the sweep (`sermeta.runs.setting_name`)."
-        return [setting_name(m, s) for m, s in self.runs]
+        "The run name of every run of the sweep at the default base (`sermeta.config.run_name`)."
+        return [run_name(m, Config(**s)) for m, s in self.runs]
 
 def _rule(rule, lr_label, lr_weight): return dict(lw_optimizer=rule, lr_label=lr_label, lr_weight=lr_weight)
 
-CONTROL = dict(lr_label=0.0, lr_weight=0.0)  # the l/w update off: the baseline on the soft targets softmax(l_n) alone
+FORMER = _rule('gd', 1.0, 0.1)    # one full-batch step of 1.0 (l) and 0.1 (w): the former default
+CONTROL = dict(lr_label=0.0, lr_weight=0.0, lw_optimizer='gd')  # the l/w update off: the soft targets alone
 
 SENSITIVITY = Sweep('sensitivity', ('Lw',), (
-    {},                                                          # gd, 1.0 / 0.1: the reports' reading
-    _rule('adam', 0.001, 0.001),                                 # the most literal: Adam at the network's step size
+    FORMER,                                                      # gd, 1.0 / 0.1: the former default
+    {},                                                          # the literal reading: Adam at the network's step size
     CONTROL,                                                     # nothing learned: what the soft targets do alone
     _rule('adam', 0.01, 0.01), _rule('adam', 0.1, 0.1),
-    dict(lr_label=10.0, lr_weight=1.0), dict(lr_label=0.1, lr_weight=0.01),   # gd, x10 and /10
-    dict(label_scale=5.0), dict(lw_start=5), dict(lw_dropout=True), dict(lw_steps=5),
+    _rule('gd', 10.0, 1.0), _rule('gd', 0.1, 0.01),                             # gd, x10 and /10
+    {**FORMER, 'label_scale': 5.0}, {**FORMER, 'lw_start': 5}, {**FORMER, 'lw_dropout': True},
+    {**FORMER, 'lw_steps': 5},
     _rule('sgd', 1.0, 0.1), _rule('sgd', 10.0, 1.0),
-    dict(lr_label=0.01, lr_weight=0.001), _rule('sgd', 0.1, 0.01),            # the third order of magnitude
-    {**_rule('adam', 0.01, 0.01), 'lw_rescale': 'epoch'}, dict(label_scale=10.0)))
+    _rule('gd', 0.01, 0.001), _rule('sgd', 0.1, 0.01),                          # the third order of magnitude
+    {**_rule('adam', 0.01, 0.01), 'lw_rescale': 'epoch'}, {**FORMER, 'label_scale': 10.0}))
 SWEEPS = {sweep.name: sweep for sweep in (SENSITIVITY,)}
 
 # %% ../nbs/11a_sweeps.ipynb #239a3c3e
@@ -65,7 +68,7 @@ SMOOTHING = Sweep('smoothing', ('label_smoothing',), tuple(
 SWEEPS['smoothing'] = SMOOTHING
 
 # %% ../nbs/11a_sweeps.ipynb #b7a2ef1f
-LITERAL = _rule('adam', 0.001, 0.001)  # "We used Adam": the network's step size, rescaled after every update
+LITERAL = READINGS['literal']  # "We used Adam": the network's step size, rescaled after every update (the default)
 
 def _seed_score(runs, corpus, name, seed) -> pd.Series:
     "WA and UA of run `name` on seed `seed` (its pooled predictions)."
@@ -82,13 +85,36 @@ def _screen_gain(runs, corpus, name, reference, seed) -> float:
 def confirmation_sweep(runs, corpus, *, n_best=3, screen=SENSITIVITY, reference='baseline', seed=0,
                        controls=(CONTROL,)) -> Sweep:
     "The `n_best` settings of `screen` (largest mean WA, UA gain on `seed`), LITERAL, `controls`."
-    names = {setting_name(m, s): s for m in screen.methods for s in screen.settings if s and s not in controls}
+    names = {run_name(m, Config(**s)): s for m in screen.methods for s in screen.settings
+             if s not in (FORMER, LITERAL, *controls)}
     gains = {n: _screen_gain(runs, corpus, n, reference, seed)
              for n in names if seed in finished_seeds(runs, corpus, n)}
     if not gains: raise ValueError(f"{runs}/{corpus}: no setting of the {screen.name} screen finished on seed {seed}; "
                                    f"run sermeta_sweep --corpus {corpus} --seeds {seed} first")
     ranked = [names[n] for n in sorted(gains, key=lambda n: -gains[n])]  # stable: screen order breaks ties
     return Sweep('confirmation', screen.methods, tuple(_best_and(ranked, n_best, LITERAL)) + tuple(controls))
+
+# %% ../nbs/11a_sweeps.ipynb #d21ef4e7
+def _table3_gap(runs, corpus, name, seed) -> float:
+    "Distance of run `name`'s learned w and happiness labels (seed `seed`) from the paper's Table 3 and Fig. 3."
+    learned = read_run(runs, corpus, name, seed)[1]
+    means = learned.groupby('gold').w.mean().reindex(list(CLASSES))
+    w_gap = float(np.sqrt(((means - PAPER_TABLE3.loc['learned', list(CLASSES)]) ** 2).mean()))
+    happy = learned[learned.gold == CLASSES[0]]
+    return w_gap + abs(float((happy.learned == happy.gold).mean()) - 0.5)
+
+def closest_to_table3(runs, corpus='synthetic', *, seed=0, screen=SENSITIVITY) -> tuple:
+    "(Config changes, gaps by run name) of the screen's reading closest to Table 3 and Figure 3 on `seed`."
+    names = {run_name(m, Config(**s)): s for m in screen.methods for s in screen.settings if s != CONTROL}
+    gaps = {n: _table3_gap(runs, corpus, n, seed) for n in names if seed in finished_seeds(runs, corpus, n)}
+    if not gaps: raise ValueError(f"{runs}/{corpus}: no setting of the {screen.name} screen finished on seed {seed}; "
+                                  f"run sermeta_sweep --corpus {corpus} --seeds {seed} first")
+    return names[min(gaps, key=gaps.get)], pd.Series(gaps).sort_values()
+
+# %% ../nbs/11a_sweeps.ipynb #84353c92
+VERDICT = Sweep('verdict', ('baseline', 'Lw', 'label_smoothing'), ({},), (('Lw', READINGS['table3']),))
+TABLE2_LW = Sweep('table2_lw', ('L', 'w', 'Lw_pretrained'), ({},))
+SWEEPS.update(verdict=VERDICT, table2_lw=TABLE2_LW)
 
 # %% ../nbs/11a_sweeps.ipynb #b4df2cfb
 def _frames(frontend, norm) -> dict:
@@ -103,13 +129,13 @@ SWEEPS['frontends'] = FRONTEND_SCREEN
 def frontend_confirmation(runs, corpus, *, n_best=2, screen=FRONTEND_SCREEN, seed=0,
                           methods=('svm', 'baseline', 'w', 'Lw'), controls=(CONTROL,)) -> Sweep:
     "`methods` and Lw's `controls` on the baseline's `n_best` inputs on `seed` and is09 + speaker."
-    names = {setting_name('baseline', s): s for s in screen.settings}
+    names = {run_name('baseline', Config(**s)): s for s in screen.settings}
     scores = {n: float(_seed_score(runs, corpus, n, seed).mean())
               for n in names if seed in finished_seeds(runs, corpus, n)}
     if not scores: raise ValueError(f"{runs}/{corpus}: no baseline of the {screen.name} screen finished on seed "
                                     f"{seed}; run sermeta_sweep --corpus {corpus} --sweep {screen.name} --seeds {seed}")
     ranked = [names[n] for n in sorted(scores, key=lambda n: -scores[n])]
-    picked = tuple(_best_and(ranked, n_best, _frames('is09', 'speaker')))
+    picked = tuple({**s, **FORMER} for s in _best_and(ranked, n_best, _frames('is09', 'speaker')))
     controls = tuple(('Lw', {**s, **c}) for s in picked for c in controls)
     return Sweep('frontends_confirmation', tuple(methods), picked, controls)
 
@@ -124,9 +150,8 @@ def get_sweep(name, runs, corpus) -> Sweep:
 # %% ../nbs/11a_sweeps.ipynb #a39c88ef
 def sweep_grid(sweep, corpus, seeds, runs, base) -> list:
     "(method, Config, run directory) of every method, setting and seed of `sweep`."
-    return [(get_method(m), Config(**{**base(seed).to_dict(), **changes}),
-             run_dir(runs, corpus, setting_name(m, changes), seed))
-            for seed in seeds for m, changes in sweep.runs]
+    configs = [(seed, m, Config(**{**base(seed).to_dict(), **changes})) for seed in seeds for m, changes in sweep.runs]
+    return [(get_method(m), config, run_dir(runs, corpus, run_name(m, config), seed)) for seed, m, config in configs]
 
 def sweep_summary(sweep, corpus, runs) -> pd.DataFrame:
     "WA/UA of every finished (method, setting) of `sweep`, pooled per seed and averaged over seeds."
@@ -203,7 +228,7 @@ def noise_sweep(levels, *, methods=('Lw',), folds='0,1', scale=0.1, runs='runs',
         table = load_corpus('synthetic', root)
         feats = extract_features(table, cache_dir=cache_dir, progress=progress)
         corpus = f'synthetic_noise{level:g}'
-        grid = [(m, config, run_dir(runs, corpus, m, config.seed)) for m in methods]
+        grid = [(m, config, run_dir(runs, corpus, run_name(m, config), config.seed)) for m in methods]
         run_grid(table, feats, grid, classes=CLASSES, folds=folds, corpus=corpus,
                  jobs=jobs or default_jobs(config.device), progress=progress)
         rows += [dict(correction_scores(runs, corpus, m, table), annotator_noise=level) for m in methods]

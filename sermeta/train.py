@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
 from tqdm.auto import tqdm
 from .core import atomic_write, make_folder
-from .runs import Config, resolve_device, write_fold_results, write_record, read_record, fold_finished
-from .runs import resolve_schedule, device_name
+from .config import Config, resolve_device, resolve_schedule, device_name
+from .runs import write_fold_results, write_record, read_record, fold_finished
 from .folds import fold_normaliser, speaker_normalised
 from .model import EmotionClassifier, class_log_probs
 from .meta import LabelWeightState
@@ -401,7 +401,8 @@ def _finish_fold(fold, training, w_init, sets, config, classes, out) -> dict:
                               best_epoch=progress.best['epoch'], best_phase=progress.best['phase'],
                               best_valid_loss=progress.best_loss, epochs=len(history),
                               seconds=float(history.seconds_network.sum() + history.seconds_lw.sum()),
-                              device=device_name(sets.test.x.device))   # what finished it (a resumed fold may mix)
+                              device=device_name(sets.test.x.device),   # what finished it (a resumed fold may mix)
+                              precision='bf16' if config.bf16 else 'fp32')
 
 # %% ../nbs/08_train.ipynb #8e2df888
 def train_fold(fold,               # a folds.Fold

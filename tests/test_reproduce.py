@@ -95,9 +95,9 @@ def test_sensitivity_sweep_trains_named_runs_and_resumes(tmp_path, monkeypatch, 
     kw = dict(sweep='small', folds='0', scale=0.02, runs=tmp_path / 'runs', data_dir=tmp_path / 'data', jobs=1,
               cache_dir=tmp_path / 'cache', progress=False, max_epochs=2, patience=2, fc_size=16, lstm_size=8)
     summary = S.run_sweep('synthetic', **kw)
-    assert list(summary.index) == ['Lw', 'Lw@lr_label=0.1,lr_weight=0.1,lw_optimizer=adam']
+    assert list(summary.index) == ['Lw', 'Lw@lr_label=0.1,lr_weight=0.1']  # adam is the default rule
     assert 'left out, its l/w update diverges' in capsys.readouterr().out
-    adam = tmp_path / 'runs' / 'synthetic' / 'Lw@lr_label=0.1,lr_weight=0.1,lw_optimizer=adam' / 'seed0'
+    adam = tmp_path / 'runs' / 'synthetic' / 'Lw@lr_label=0.1,lr_weight=0.1' / 'seed0'
     assert json.loads((adam / 'config.json').read_text())['config']['lw_optimizer'] == 'adam'
     stamp = (adam / 'fold0' / 'metrics.json').stat().st_mtime_ns
     from sermeta.runs import diverged_settings
@@ -105,7 +105,7 @@ def test_sensitivity_sweep_trains_named_runs_and_resumes(tmp_path, monkeypatch, 
     pd.testing.assert_frame_equal(S.run_sweep('synthetic', **kw), summary)
     assert (adam / 'fold0' / 'metrics.json').stat().st_mtime_ns == stamp
     assert 'left out, it diverged before (delete diverged.json there to try again)' in capsys.readouterr().out
-    # the confirmation: the screen's best finished setting (against the reports' reading here) and the literal reading
+    # the confirmation: the screen's best finished setting (against the literal reading here) and the literal reading
     confirm = S.confirmation_sweep(tmp_path / 'runs', 'synthetic', n_best=1, screen=small, reference='Lw')
     assert confirm.settings == (dict(lw_optimizer='adam', lr_label=0.1, lr_weight=0.1), S.LITERAL, S.CONTROL)
 
@@ -128,12 +128,12 @@ def test_sensitivity_report_reads_a_sweep(tmp_path, monkeypatch):
     read = lambda name: pd.read_csv(tmp_path / 'out' / f'sensitivity_{name}.csv').set_index(
         'run' if name == 'per_seed' else 'method' if name == 'vs_control' else 'setting')
     gains = read('gains')
-    assert set(gains.index) == {'as reported', 'lr_label=0.1, lr_weight=0.1, lw_optimizer=adam', 'lr_label=0.0, lr_weight=0.0'}
+    assert set(gains.index) == {'as reported', 'lr_label=0.1, lr_weight=0.1', 'lr_label=0.0, lr_weight=0.0, lw_optimizer=gd'}
     assert (gains.seeds == 2).all() and (gains.fold_seconds > 0).all() and (gains.devices == 'cpu').all()
     vs_control = read('vs_control')
-    assert {'baseline', 'Lw', 'Lw@lr_label=0.1,lr_weight=0.1,lw_optimizer=adam'} <= set(vs_control.index)
+    assert {'baseline', 'Lw', 'Lw@lr_label=0.1,lr_weight=0.1'} <= set(vs_control.index)
     per_seed = read('per_seed')
-    assert per_seed.index[:2].tolist() == ['baseline', 'Lw@lr_label=0,lr_weight=0']
+    assert per_seed.index[:2].tolist() == ['baseline', 'Lw@lr_label=0,lr_weight=0,lw_optimizer=gd']
     assert list(per_seed.columns) == ['WA seed 0', 'WA seed 1', 'UA seed 0', 'UA seed 1']
     assert (tmp_path / 'out' / 'sensitivity_truth.csv').is_file()  # the synthetic corpus knows its true emotions
     smooth = pd.read_csv(tmp_path / 'out' / 'sensitivity_smoothing.csv').set_index('method')
@@ -141,7 +141,7 @@ def test_sensitivity_report_reads_a_sweep(tmp_path, monkeypatch):
     from sermeta.methods import smoothing_strength
     assert np.allclose(smooth.strength, [smoothing_strength(1, 4), smoothing_strength(2, 4)], atol=1e-3)
     assert (smooth.seeds == 2).all()
-    control = gains.loc['lr_label=0.0, lr_weight=0.0']   # the same targets, trained the same way: the same gains
+    control = gains.loc['lr_label=0.0, lr_weight=0.0, lw_optimizer=gd']   # the same targets, trained the same way: the same gains
     assert smooth.loc['label_smoothing', ['WA_diff', 'UA_diff']].round(2).tolist() == \
         control[['WA_diff', 'UA_diff']].round(2).tolist()
     assert (tmp_path / 'out' / 'sensitivity_smoothing_figure.png').is_file()
@@ -166,7 +166,7 @@ def test_frontend_sweep_and_its_report(tmp_path, monkeypatch):
                           jobs=1, cache_dir=tmp_path / 'cache', progress=False, max_epochs=2, patience=2, fc_size=16,
                           lstm_size=8)
     names = ['svm', 'svm@frontend=logmel,norm=speaker', 'baseline', 'baseline@frontend=logmel,norm=speaker',
-             'Lw@lr_label=0,lr_weight=0,frontend=logmel,norm=speaker']  # the grid, then the extra run
+             'Lw@lr_label=0,lr_weight=0,lw_optimizer=gd,frontend=logmel,norm=speaker']  # the grid, then the extra run
     assert list(summary.index) == names
     config = json.loads((runs / 'synthetic' / names[-1] / 'seed0' / 'config.json').read_text())['config']
     assert (config['frontend'], config['norm'], config['lr_label'], config['lr_weight']) == ('logmel', 'speaker', 0, 0)

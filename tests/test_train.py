@@ -398,9 +398,10 @@ def test_grid_on_local_ray_matches_local_executor(tiny, tmp_path):
 
 
 def test_gd_reproduces_the_committed_numbers(tiny, tmp_path):
-    "The default l/w update (one full-batch step) gives the numbers it gave before the other rules existed (1 thread)."
+    "The full-batch l/w update (one step of 1.0 / 0.1) gives the numbers it gave before the other rules existed (1 thread)."
     table, feats = tiny
-    m = train_fold(tiny_fold(table, 1), table, feats, 'Lw', tiny_config(), tmp_path, classes=CL, progress=False)
+    gd = tiny_config(lw_optimizer='gd', lr_label=1.0, lr_weight=0.1)
+    m = train_fold(tiny_fold(table, 1), table, feats, 'Lw', gd, tmp_path, classes=CL, progress=False)
     learned, preds = pd.read_csv(tmp_path / 'learned.csv.gz'), pd.read_csv(tmp_path / 'predictions.csv.gz')
     # to 1e-5: the last printed digit moves with the CPU's float kernels; any change of the update moves far more
     w = learned.groupby('gold').w.mean()
