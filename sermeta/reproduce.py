@@ -55,8 +55,8 @@ def prepare_corpus(corpus, root=None, *, scale=0.1, data_dir='data', classes=CLA
         root = Path(root) if root else Path(data_dir)/f'synthetic-scale{scale:g}-seed0'
         generate_corpus(root, scale=scale, seed=0)
     elif root is None:
-        licence = ("; IEMOCAP is licensed: request it from USC SAIL (sail.usc.edu/iemocap) "
-                   "and pass the unpacked IEMOCAP_full_release") if corpus == 'iemocap' else ''
+        from sermeta.iemocap import IEMOCAP_LICENCE
+        licence = f"; {IEMOCAP_LICENCE} as --root" if corpus == 'iemocap' else ''
         raise ValueError(f"--root is needed for corpus {corpus!r}" + licence)
     return load_corpus(corpus, root, classes=classes), root
 

@@ -1,4 +1,4 @@
-"MSP-Podcast loader on trees written in each release format established from public code (nbs/01b_msp_podcast)."
+"MSP-Podcast loader on trees written in each release format established from public code (nbs/01f_msp_podcast)."
 import json, random, re, warnings
 from collections import Counter
 from pathlib import Path
