@@ -92,10 +92,9 @@ def _check_config(config):
         if not ok: raise ValueError(f"Config: {name} must be {rule}, got {getattr(config, name)!r}")
 
 def frontend_spec(config) -> str:
-    "The front-end a Config asks for, as `extract_features` takes it (ssl: `ssl:<layer>:<folder>`)."
-    if config.frontend != 'ssl': return config.frontend
-    from sermeta.ssl import ssl_spec
-    return ssl_spec(config.ssl_model, config.ssl_layer)
+    "The spec of the front-end a Config asks for (its record's options read from the Config's fields)."
+    from sermeta.features import get_frontend
+    return get_frontend(config.frontend, config).spec
 
 def resolve_device(name='auto') -> torch.device:
     "`auto` is CUDA when available, else the CPU."
