@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields, replace
 import torch
 from .core import settings_record
 from .folds import PROTOCOLS, NORMS
-from .features import FRONTENDS
+from .features import FRONTENDS, get_frontend
 from .methods import Method, get_method
 
 # %% auto #0
@@ -48,7 +48,7 @@ class Config:
     lw_start: int = 0         # network epochs on gold labels before alternation starts
     protocol: str = 'auto'    # folds: auto | loso (leave one speaker out) | kfold (speaker groups) | official (split)
     folds_k: int = 10         # speaker groups of the kfold protocol
-    frontend: str = 'is09'    # the frame features: is09 (paper) | egemaps | compare | logmel | ssl (features.FRONTENDS)
+    frontend: str = 'is09'    # the frame features: is09 (paper) | egemaps | compare | logmel | ssl (with --ssl_model)
     norm: str = 'fold'        # fold (training speakers' statistics, paper) | speaker (each speaker's own)
     ssl_model: str = ''       # frontend ssl: a local folder with a WavLM, HuBERT or wav2vec 2.0 checkpoint
     ssl_layer: str = 'mean'   # frontend ssl: the hidden-state layer K (0, 1, ...) or the mean of the layers
@@ -84,16 +84,14 @@ def _check_config(config):
              ('folds_k', config.folds_k >= 3, '>= 3'),
              ('frontend', config.frontend in FRONTENDS, f'one of {tuple(FRONTENDS)}'),
              ('norm', config.norm in NORMS, f'one of {NORMS}'),
-             ('ssl_model', config.frontend != 'ssl' or bool(config.ssl_model), 'a local model folder for frontend ssl'),
              ('ssl_layer', config.ssl_layer == 'mean' or str(config.ssl_layer).isdigit(), "a layer number or 'mean'")]
     for name, ok, rule in rules:
         if not ok: raise ValueError(f"Config: {name} must be {rule}, got {getattr(config, name)!r}")
+    if config.frontend in FRONTENDS: get_frontend(config.frontend, config)  # its options: refused by name if missing
 
 def frontend_spec(config) -> str:
-    "The front-end a Config asks for, as `extract_features` takes it (ssl: `ssl:<layer>:<folder>`)."
-    if config.frontend != 'ssl': return config.frontend
-    from sermeta.ssl import ssl_spec
-    return ssl_spec(config.ssl_model, config.ssl_layer)
+    "The spec of the front-end a Config asks for (its record's options read from the Config's fields)."
+    return get_frontend(config.frontend, config).spec
 
 def resolve_device(name='auto') -> torch.device:
     "`auto` is CUDA when available, else the CPU."

@@ -6,16 +6,17 @@
 from __future__ import annotations
 import hashlib, importlib, io, json, math, os, tempfile, time, warnings, zlib
 from dataclasses import dataclass, replace
-from typing import Callable
 from functools import lru_cache
 from pathlib import Path
 import numpy as np, pandas as pd, soundfile as sf
+from fastcore.script import Param
 from tqdm.auto import tqdm
-from .core import atomic_write, write_json, worker_pool, explain_dead_workers, console_script
+from .core import atomic_write, write_json, console_script
 
 # %% auto #0
-__all__ = ['SAMPLE_RATE', 'MIN_SAMPLES', 'FEATURE_VERSION', 'LOGMEL', 'FRONTENDS', 'STATISTICS', 'IS09_FUNCTIONALS',
-           'is09_config_text', 'config_hash', 'FrontEnd', 'get_frontend', 'feature_names', 'frontend_hash',
+__all__ = ['SAMPLE_RATE', 'MIN_SAMPLES', 'FEATURE_VERSION', 'LOGMEL', 'FRONTENDS', 'BATCH_FILES', 'IN_PROCESS_FILES',
+           'SILENT_PEAK', 'STATISTICS', 'IS09_FUNCTIONALS', 'is09_config_text', 'config_hash', 'FrontEnd', 'OpenSmile',
+           'Is09', 'LogMel', 'SpeechModel', 'get_frontend', 'feature_names', 'frontend_hash', 'frontend_help',
            'read_audio', 'extract_signal', 'default_cache_dir', 'Features', 'extract_features', 'utterance_functionals',
            'functional_names', 'features_cli']
 
@@ -52,87 +53,149 @@ def _smile():
         with atomic_write(path) as f: f.write(is09_config_text())
     return opensmile.Smile(feature_set=str(path), feature_level=_LEVEL)
 
-# %% ../nbs/03_features.ipynb #1ae51dc6
+# %% ../nbs/03_features.ipynb #93d12be8
 @dataclass(frozen=True)
 class FrontEnd:
-    "A frame-level front-end: what it is, its frame step, how its columns, values and hash are made."
-    name: str
-    about: str
-    columns: Callable     # spec -> its column names, in order (spec: the name, or an ssl spec)
-    compute: Callable     # (spec, 16 kHz float32 signal) -> (frames, columns) float32
-    version: Callable     # spec -> hash of what decides its values
-    hop_ms: float = 10.0  # one frame every `hop_ms` milliseconds
-    sets: tuple = ()      # ((openSMILE FeatureSet name, FeatureLevel name), ...) whose columns it joins
-    settings: tuple = ()  # what else decides its values
+    "A frame-level front-end: its column names, its extractor, its cache key and its frame rate."
+    name: str             # its name after --frontend and in Config
+    about: str            # what it is, in one line
+    library: str          # the package that computes it; its version is part of the cache key
+    hop_ms: float = 10.0  # one frame every hop_ms milliseconds
+    sets: tuple = ()      # the library's named parts it joins (openSMILE: (FeatureSet, FeatureLevel) pairs)
+    settings: tuple = ()  # ((name, value), ...): what else decides its values
+    options = ()          # the settings a user gives, by flag and Config field name, in the order of its spec
+    batched = False       # True: `extract` gets every file at once, in this process (a model); else one per worker
 
+    def names(self) -> list: raise NotImplementedError              # its column names, in order
+    def compute(self, x) -> np.ndarray: raise NotImplementedError   # (frames, columns) float32 of one signal
+
+    def extract(self, signals) -> list:
+        "The (frames, columns) float32 features of each 16 kHz float32 signal of `signals`."
+        return [self.compute(x) for x in signals]
+
+    def cache_key(self) -> str:
+        "Hash of what decides its values: its sets and settings, its library's version, FEATURE_VERSION."
+        release = importlib.import_module(self.library).__version__
+        return hashlib.sha256(f"{self.sets}|{self.settings}|{release}|{FEATURE_VERSION}".encode()).hexdigest()[:16]
+
+    def configure(self) -> FrontEnd: return self   # with the user's options set: this one has none
+
+    @property
+    def frame_rate(self) -> float: return 1000 / self.hop_ms   # frames per second
+
+    @property
+    def spec(self) -> str:
+        "Its name in records and messages: the name, then each option's value ('ssl:mean:<folder>')."
+        given = dict(self.settings)
+        return ':'.join([self.name] + [str(given[o]) for o in self.options if o in given])
+
+    def index_file(self) -> str:
+        "The file name of its cache index: one per front-end, and per setting of its options."
+        return f"index-{self.name}" + (f"-{frontend_hash(self)}" if self.options else "") + ".json"
+
+# %% ../nbs/03_features.ipynb #fc3b1954
 @lru_cache
-def _smiles(name) -> tuple:
-    "This process's openSMILE extractors of front-end `name` (other than is09)."
+def _smiles(sets) -> tuple:
+    "This process's openSMILE extractors of `sets`, ((FeatureSet name, FeatureLevel name), ...)."
     import opensmile
     return tuple(opensmile.Smile(getattr(opensmile.FeatureSet, s), getattr(opensmile.FeatureLevel, level))
-                 for s, level in get_frontend(name).sets)
+                 for s, level in sets)
 
-def _smile_frames(spec, x) -> np.ndarray:
-    "The columns of every openSMILE level of `spec`, joined frame by frame from the start."
-    parts = [smile.process_signal(x, SAMPLE_RATE).to_numpy(np.float32) for smile in _smiles(spec)]
-    return np.hstack([part[:min(map(len, parts))] for part in parts])
+class OpenSmile(FrontEnd):
+    "openSMILE's levels `sets`, their columns joined frame by frame from the start."
+    def smiles(self) -> tuple: return _smiles(self.sets)
+    def names(self) -> list: return [n for smile in self.smiles() for n in smile.feature_names]
 
-def _hash_with(library):
-    "A `FrontEnd.version`: hash of the front-end's sets and settings, `library`'s version and ours."
-    def version(spec) -> str:
-        fe, release = get_frontend(spec), importlib.import_module(library).__version__
-        return hashlib.sha256(f"{fe.sets}|{fe.settings}|{release}|{FEATURE_VERSION}".encode()).hexdigest()[:16]
-    return version
+    def compute(self, x) -> np.ndarray:
+        parts = [smile.process_signal(x, SAMPLE_RATE).to_numpy(np.float32) for smile in self.smiles()]
+        return np.hstack([part[:min(map(len, parts))] for part in parts])
 
+class Is09(OpenSmile):
+    "The paper's 32 columns: IS09's LLDs and deltas as the one level of the config above."
+    def smiles(self) -> tuple: return (_smile(),)
+    def cache_key(self) -> str: return config_hash()
+    def index_file(self) -> str: return 'index.json'   # the name it always had
+
+# %% ../nbs/03_features.ipynb #10f46d29
 LOGMEL = dict(n_mels=64, n_fft=512, win_length=400, hop_length=160, fmin=0.0, fmax=8000.0)
 
-def _logmel(spec, x) -> np.ndarray:
-    "The (frames, 64) log-Mel spectrogram (dB) of a 16 kHz signal, as LOGMEL sets it."
-    import librosa
-    power = librosa.feature.melspectrogram(y=x, sr=SAMPLE_RATE, center=False, power=2.0, window='hann', **LOGMEL)
-    return librosa.power_to_db(power, ref=1.0, amin=1e-10, top_db=None).T.astype(np.float32)
+class LogMel(FrontEnd):
+    "A log-Mel spectrogram in dB, as its settings (LOGMEL's keys) make it, computed by librosa."
+    def names(self) -> list: return [f"logmel_{i}" for i in range(dict(self.settings)['n_mels'])]
 
-def _ssl(function):
-    "`function` of sermeta.ssl, imported when first called (transformers loads only for ssl)."
-    return lambda *args: getattr(importlib.import_module('sermeta.ssl'), function)(*args)
+    def compute(self, x) -> np.ndarray:
+        import librosa
+        power = librosa.feature.melspectrogram(y=x, sr=SAMPLE_RATE, center=False, power=2.0, window='hann',
+                                               **dict(self.settings))
+        return librosa.power_to_db(power, ref=1.0, amin=1e-10, top_db=None).T.astype(np.float32)
 
-_OPENSMILE = dict(columns=lambda spec: [n for smile in _smiles(spec) for n in smile.feature_names],
-                  compute=_smile_frames, version=_hash_with('opensmile'))
+# %% ../nbs/03_features.ipynb #4309fa5c
+class SpeechModel(FrontEnd):
+    "A self-supervised speech model's hidden states (`sermeta.ssl`): every file through the model, in batches."
+    options = ('ssl_layer', 'ssl_model')   # its spec: ssl:<layer>:<folder>
+    batched = True
+
+    def configure(self, ssl_model='', ssl_layer='mean') -> FrontEnd:
+        "This front-end on layer `ssl_layer` (K, or 'mean') of the model saved in folder `ssl_model`."
+        from sermeta.ssl import model_settings
+        return replace(self, settings=model_settings(ssl_model, ssl_layer))
+
+    def model(self) -> tuple:
+        "(folder, layer) of the model it reads."
+        given = dict(self.settings)
+        return given['ssl_model'], given['ssl_layer']
+
+    def names(self) -> list:
+        from sermeta.ssl import ssl_width
+        return [f"ssl_{i}" for i in range(ssl_width(self.model()[0]))]
+
+    def extract(self, signals) -> list:
+        from sermeta.ssl import ssl_features
+        return ssl_features(*self.model(), signals)
+
+    def cache_key(self) -> str:
+        from sermeta.ssl import ssl_hash
+        return ssl_hash(*self.model(), FEATURE_VERSION)
+
+# %% ../nbs/03_features.ipynb #0cf69d5d
 FRONTENDS = {fe.name: fe for fe in (
-    FrontEnd('is09', "IS09's 16 LLDs and their 16 deltas (the paper's)",
-             columns=lambda spec: list(_smile().feature_names),
-             compute=lambda spec, x: _smile().process_signal(x, SAMPLE_RATE).to_numpy(np.float32),
-             version=lambda spec: config_hash()),
-    FrontEnd('egemaps', "eGeMAPS v02's 25 LLDs", **_OPENSMILE, sets=(('eGeMAPSv02', 'LowLevelDescriptors'),)),
-    FrontEnd('compare', "ComParE 2016's 65 LLDs and their 65 deltas", **_OPENSMILE,
-             sets=(('ComParE_2016', 'LowLevelDescriptors'), ('ComParE_2016', 'LowLevelDescriptors_Deltas'))),
-    FrontEnd('logmel', "64 log-Mel bands, 25 ms windows every 10 ms (librosa)", compute=_logmel,
-             columns=lambda spec: [f"logmel_{i}" for i in range(LOGMEL['n_mels'])], version=_hash_with('librosa'),
-             settings=tuple(LOGMEL.items())),
-    FrontEnd('ssl', "a self-supervised speech model's hidden states (a local folder; sermeta.ssl)",
-             columns=lambda spec: [f"ssl_{i}" for i in range(_ssl('ssl_width')(spec))],
-             compute=lambda spec, x: _ssl('ssl_features')(spec, [x])[0],
-             version=lambda spec: _ssl('ssl_hash')(spec, FEATURE_VERSION), hop_ms=20.0))}
+    Is09('is09', "IS09's 16 LLDs and their 16 deltas (the paper's)", 'opensmile'),
+    OpenSmile('egemaps', "eGeMAPS v02's 25 LLDs", 'opensmile', sets=(('eGeMAPSv02', 'LowLevelDescriptors'),)),
+    OpenSmile('compare', "ComParE 2016's 65 LLDs and their 65 deltas", 'opensmile',
+              sets=(('ComParE_2016', 'LowLevelDescriptors'), ('ComParE_2016', 'LowLevelDescriptors_Deltas'))),
+    LogMel('logmel', "64 log-Mel bands, 25 ms windows every 10 ms (librosa)", 'librosa', settings=tuple(LOGMEL.items())),
+    SpeechModel('ssl', "a self-supervised speech model's hidden states (a local folder; sermeta.ssl)", 'transformers',
+                hop_ms=20.0))}
 
-def get_frontend(name) -> FrontEnd:
-    "The front-end `name` names (or an `ssl:<layer>:<folder>` spec); else an error listing them."
-    if isinstance(name, FrontEnd): return name
-    if str(name).startswith('ssl:'):
-        folder, layer = _ssl('parse_ssl_spec')(name)
-        return replace(FRONTENDS['ssl'], settings=(('model', str(folder)), ('layer', layer)))
-    if name == 'ssl': raise ValueError("the ssl front-end needs a local model folder: give --ssl_model DIR "
-                                       "(and --ssl_layer K or mean)")
-    if name not in FRONTENDS: raise ValueError(f"unknown front-end {name!r}; known: {list(FRONTENDS)}")
-    return FRONTENDS[name]
+def _option(settings, name):
+    "The value `settings` (a dict, or an object such as a Config) gives option `name`, or None."
+    return settings.get(name) if isinstance(settings, dict) else getattr(settings, name, None)
+
+def get_frontend(frontend='is09',  # a record, a name of FRONTENDS, or a spec such as 'ssl:mean:<folder>'
+                 settings=None,    # where its options are read, by name: a Config, a dict of flags
+                ) -> FrontEnd:
+    "The record of `frontend`, with its options set; else an error listing the known front-ends."
+    if isinstance(frontend, FrontEnd): return frontend
+    name, _, values = str(frontend).partition(':')
+    if name not in FRONTENDS or (values and not FRONTENDS[name].options):
+        raise ValueError(f"unknown front-end {frontend!r}; known: {list(FRONTENDS)}")
+    record = FRONTENDS[name]
+    given = {o: _option(settings, o) for o in record.options if _option(settings, o) is not None}
+    given.update(zip(record.options, values.split(':', len(record.options) - 1) if values else ()))
+    return record.configure(**given)
 
 def feature_names(frontend='is09') -> list[str]:
     "Names of a front-end's columns, in order (is09: 16 LLDs, then their 16 deltas)."
-    return get_frontend(frontend).columns(frontend)
+    return get_frontend(frontend).names()
 
 @lru_cache
-def frontend_hash(name='is09') -> str:
-    "Hash of what decides a front-end's features: config, library version, ours (once a process)."
-    return get_frontend(name).version(name)
+def frontend_hash(frontend='is09') -> str:
+    "A front-end's cache key: the hash of its settings, its library's version and ours (once a process)."
+    return get_frontend(frontend).cache_key()
+
+def frontend_help() -> str:
+    "The front-ends a --frontend flag takes, from the registry, with the flags of their options."
+    return ' | '.join(name + (f" (with --{', --'.join(fe.options)})" if fe.options else '') for name, fe in FRONTENDS.items())
 
 # %% ../nbs/03_features.ipynb #3a1f3dd0
 def read_audio(path):
@@ -157,44 +220,39 @@ def read_audio(path):
     return x, notes
 
 # %% ../nbs/03_features.ipynb #a329faed
-def extract_signal(x, path='<signal>', frontend='is09') -> np.ndarray:
-    "The `(frames, columns)` float32 feature matrix of a 16 kHz mono signal (is09: 32 columns)."
-    y = get_frontend(frontend).compute(frontend, x)
-    if y.shape[0] == 0: raise ValueError(f"{path}: the {frontend} front-end returned no frame; the audio is too short")
+def _checked(y, path, front_end) -> np.ndarray:
+    "`y`, or an error naming `path` when it has no frame or a NaN or infinite value."
+    if y.shape[0] == 0:
+        raise ValueError(f"{path}: too short for the {front_end.name} front-end (no {front_end.hop_ms:g} ms frame); "
+                         "remove it from the corpus")
     if not np.isfinite(y).all():
         bad = np.argwhere(~np.isfinite(y))[0]
-        raise ValueError(f"{path}: NaN or inf in feature {feature_names(frontend)[bad[1]]} at frame {bad[0]}; "
+        raise ValueError(f"{path}: NaN or inf in feature {front_end.names()[bad[1]]} at frame {bad[0]}; "
                          "check the audio (clipping, DC, silence)")
     return y
+
+def extract_signal(x, path='<signal>', frontend='is09') -> np.ndarray:
+    "The `(frames, columns)` float32 feature matrix of a 16 kHz mono signal (is09: 32 columns)."
+    front_end = get_frontend(frontend)
+    return _checked(front_end.extract([x])[0], path, front_end)
 
 # %% ../nbs/03_features.ipynb #077340b7
 def default_cache_dir() -> Path:
     "`$SERMETA_CACHE/features`, else `~/.cache/sermeta/features`."
     return Path(os.environ.get('SERMETA_CACHE', Path.home()/'.cache'/'sermeta')).expanduser()/'features'
 
-def _key(data: bytes, frontend='is09') -> str:
-    return hashlib.sha256(data).hexdigest()[:32] + '-' + frontend_hash(frontend)
+def _key(data: bytes, front_end) -> str:
+    return hashlib.sha256(data).hexdigest()[:32] + '-' + frontend_hash(front_end)
 def _npy(cache, key): return Path(cache)/key[:2]/f'{key}.npy'
-
-def _file_key(path, frontend='is09') -> str: return _key(Path(path).read_bytes(), frontend)
-
-def _index_path(cache, frontend='is09') -> Path:
-    "The index of front-end `frontend`'s entries (is09 keeps the name it always had)."
-    if str(frontend).startswith('ssl:'): return Path(cache)/f'index-ssl-{frontend_hash(frontend)}.json'
-    return Path(cache)/('index.json' if frontend == 'is09' else f'index-{frontend}.json')
-
-def _extract_file(path, frontend='is09'):
-    "Worker: key, read and extract one file; (key, features, warnings)."
-    key = _file_key(path, frontend)
-    x, notes = read_audio(path)
-    return key, extract_signal(x, path, frontend), notes
+def _file_key(path, front_end) -> str: return _key(Path(path).read_bytes(), front_end)
+def _index_path(cache, front_end) -> Path: return Path(cache)/front_end.index_file()
 
 # %% ../nbs/03_features.ipynb #6fc9b65e
 def _entry_digest(data: bytes) -> str: return f'{zlib.crc32(data):08x}'
 
-def _load_index(cache, frontend='is09'):
-    "The cache's index, path -> [size, mtime_ns, key, digest]; {} (warned if damaged) if unusable."
-    path = _index_path(cache, frontend)
+def _load_index(cache, front_end):
+    "The cache's index, path -> [size, mtime_ns, key, digest, peak]; {} (warned if damaged) if unusable."
+    path = _index_path(cache, front_end)
     try: index = json.loads(path.read_text())
     except FileNotFoundError: return {}
     except (ValueError, OSError): index = None
@@ -228,22 +286,52 @@ def _read_entry(npy, digest=None, columns=None) -> tuple:
     if digest is None and not np.isfinite(y).all(): return None, 'it holds NaN or infinite values'
     return y, _entry_digest(data)
 
+# %% ../nbs/03_features.ipynb #94a57783
+def _peak(x) -> float: return float(np.abs(x).max())
 
-# %% ../nbs/03_features.ipynb #267d2629
-def _run_pool(paths, n_jobs, on_result, on_error, frontend='is09'):
-    "Call `_extract_file` on every path in `n_jobs` processes, reporting each result or error."
-    if n_jobs == 1:
-        for p in paths:
-            try: on_result(p, _extract_file(p, frontend))
-            except ValueError as e: on_error(p, e)
-        return
-    from concurrent.futures import as_completed
-    with explain_dead_workers('extracting features'), worker_pool(n_jobs) as ex:
-        futs = {ex.submit(_extract_file, p, frontend): p for p in paths}
-        for f in as_completed(futs):
-            try: on_result(futs[f], f.result())
-            except ValueError as e: on_error(futs[f], e)
+def _extract_file(path, front_end) -> tuple:
+    "Read, key and extract one file: (key, features, peak amplitude, warnings)."
+    x, notes = read_audio(path)
+    return _file_key(path, front_end), extract_signal(x, path, front_end), _peak(x), notes
 
+def _attempt(path, front_end) -> tuple:
+    "(path, `_extract_file`'s result), or (path, the message of why the file cannot be used)."
+    try: return path, _extract_file(path, front_end)
+    except ValueError as e: return path, str(e)
+
+def _pooled(paths, front_end, n_jobs):
+    "`_attempt` on every path over `n_jobs` processes of joblib's loky pool, as each finishes."
+    from joblib import Parallel, delayed
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+    try: yield from Parallel(n_jobs, backend='loky', return_as='generator_unordered')(
+            delayed(_attempt)(path, front_end) for path in paths)
+    except TerminatedWorkerError as e:
+        raise RuntimeError("extracting features: a worker process died, most likely killed by the system for "
+                           "memory (see `dmesg`); rerun with fewer n_jobs, or n_jobs=1 to see its own error") from e
+
+# %% ../nbs/03_features.ipynb #782d1e4e
+BATCH_FILES = 64       # files read and given to a batched front-end at once (its model batches them further)
+IN_PROCESS_FILES = 8   # this many files or fewer are extracted in this process: workers would take longer to start
+
+def _batched(paths, front_end, size=BATCH_FILES):
+    "(path, result or message) of every file, `size` files at a time through the front-end's `extract`, here."
+    for start in range(0, len(paths), size):
+        signals = {}
+        for path in paths[start:start + size]:
+            try: signals[path] = read_audio(path)
+            except ValueError as e: yield path, str(e)
+        features = front_end.extract([x for x, _ in signals.values()]) if signals else []
+        for (path, (x, notes)), y in zip(signals.items(), features):
+            try: yield path, (_file_key(path, front_end), _checked(y, path, front_end), _peak(x), notes)
+            except ValueError as e: yield path, str(e)
+
+def _results(paths, front_end, n_jobs):
+    "(path, result or message) of every file: batched here, one by one here, or over worker processes."
+    if front_end.batched: return _batched(paths, front_end)
+    if n_jobs > 1 and len(paths) > IN_PROCESS_FILES: return _pooled(paths, front_end, n_jobs)
+    return (_attempt(path, front_end) for path in paths)
+
+# %% ../nbs/03_features.ipynb #e901e8bc
 def _stat(real_path, path, utt) -> list:
     "[size, mtime_ns] of the audio at `real_path`; a clear error if it is missing."
     try: st = os.stat(real_path)
@@ -252,22 +340,22 @@ def _stat(real_path, path, utt) -> list:
                                 "restore it or drop the utterance") from None
     return [st.st_size, st.st_mtime_ns]
 
-def _cached_entry(real_path, stat, cache, index, frontend='is09'):
+def _cached_entry(real_path, stat, cache, index, front_end):
     "The index row of `real_path`'s cache entry (found by content if the index lacks it), or None."
     hit = index.get(real_path)
     if hit and hit[:2] == stat and _npy(cache, hit[2]).is_file(): return hit
-    key = _file_key(real_path, frontend)  # unknown or changed path: the content may still be cached
+    key = _file_key(real_path, front_end)  # unknown or changed path: the content may still be cached
     if not _npy(cache, key).is_file(): return None
     index[real_path] = stat + [key]
     return index[real_path]
 
-def _read_cached(table, cache, index, frontend='is09'):
+def _read_cached(table, cache, index, front_end):
     "The cached features of `table`, the files still to extract, and whether `index` changed."
-    out, todo, changed, columns = {}, {}, False, len(feature_names(frontend))
+    out, todo, changed, columns = {}, {}, False, len(front_end.names())
     for utt, path in zip(table['utt_id'], table['path']):
         real_path = str(Path(path).resolve())
         stat = _stat(real_path, path, utt)
-        row = _cached_entry(real_path, stat, cache, index, frontend)
+        row = _cached_entry(real_path, stat, cache, index, front_end)
         y, note = _read_entry(_npy(cache, row[2]), row[3] if len(row) > 3 else None, columns) if row else (None, None)
         if y is None:
             if row:
@@ -275,83 +363,81 @@ def _read_cached(table, cache, index, frontend='is09'):
                               "it is deleted and extracted again")
                 _npy(cache, row[2]).unlink(missing_ok=True); del index[real_path]; changed = True
             todo.setdefault(real_path, [str(path)]).append(utt); continue
-        if row[3:] != [note]: index[real_path], changed = row[:3] + [note], True
+        if len(row) < 5 or row[3] != note:  # a row from before checksums or peaks: completed
+            peak = row[4] if len(row) > 4 else _peak(read_audio(real_path)[0])
+            index[real_path], changed = row[:3] + [note, peak], True
         out[utt] = y
     return out, todo, changed
 
-def _store_entry(cache, index, out, todo, real_path, given_path, key, y):
-    "Cache the features `y` of one file (entry and index row) and give them to its other utterances."
+# %% ../nbs/03_features.ipynb #92868b75
+def _store_entry(cache, index, out, todo, real_path, given_path, result):
+    "Cache one file's features (entry and index row) and give them to its other utterances."
+    key, y, peak, _ = result
     npy, data = _npy(cache, key), io.BytesIO()
     np.save(data, y)
     if not npy.is_file():
         with atomic_write(npy, 'wb') as f: f.write(data.getvalue())
     for u in todo[real_path][1:]: out[u] = y
     st = os.stat(given_path)
-    index[real_path] = [st.st_size, st.st_mtime_ns, key, _entry_digest(data.getvalue())]
+    index[real_path] = [st.st_size, st.st_mtime_ns, key, _entry_digest(data.getvalue()), peak]
 
-def _extract_missing(todo, cache, index, out, n_jobs, progress, frontend='is09') -> list:
+def _extract_missing(todo, cache, index, out, n_jobs, progress, front_end) -> list:
     "Extract and cache the files of `todo`, filling `out` and `index`; the messages of failures."
-    errors = []
-    bar = tqdm(total=len(todo), desc=f'features {frontend}', unit='utt', disable=not progress)
-    def _store(given_path, res):
-        key, y, notes = res
-        for n in notes: warnings.warn(n)
-        _store_entry(cache, index, out, todo, real_paths[given_path], given_path, key, y)
-        bar.update()
-    def _fail(given_path, e): errors.append(str(e)); bar.update()
     real_paths = {v[0]: k for k, v in todo.items()}  # messages name the path as the table gives it
-    try: _run_pool(list(real_paths), min(n_jobs or os.cpu_count() or 1, len(todo)), _store, _fail, frontend)
-    finally:
-        bar.close()
-        write_json(index, _index_path(cache, frontend))
-    return errors
-
-def _extract_missing_ssl(todo, cache, index, out, n_jobs, progress, frontend) -> list:
-    "`_extract_missing` for an ssl front-end: in this process, in batches, on a GPU if any."
-    from sermeta.ssl import ssl_features
-    real_paths = {v[0]: k for k, v in todo.items()}
-    signals, errors = {}, []
-    for given_path in real_paths:
-        try: signals[given_path], notes = read_audio(given_path)
-        except ValueError as e: errors.append(str(e)); continue
-        for n in notes: warnings.warn(n)
-    bar = tqdm(total=len(signals), desc='features ssl', unit='utt', disable=not progress)
+    errors, jobs = [], min(n_jobs or os.cpu_count() or 1, len(todo))
+    bar = tqdm(total=len(todo), desc=f'features {front_end.name}', unit='utt', disable=not progress)
     try:
-        for given_path, y in zip(signals, ssl_features(frontend, list(signals.values()), progress=bar)):
-            if not len(y):
-                hop = FRONTENDS['ssl'].hop_ms
-                errors.append(f"{given_path}: too short for the ssl front-end (no {hop:g} ms frame)")
-                continue
-            key = _file_key(given_path, frontend)
-            _store_entry(cache, index, out, todo, real_paths[given_path], given_path, key, y)
+        for given_path, result in _results(list(real_paths), front_end, jobs):
+            if isinstance(result, str): errors.append(result)
+            else:
+                for note in result[3]: warnings.warn(note)
+                _store_entry(cache, index, out, todo, real_paths[given_path], given_path, result)
+            bar.update()
     finally:
         bar.close()
-        write_json(index, _index_path(cache, frontend))
+        write_json(index, _index_path(cache, front_end))
     return errors
 
+# %% ../nbs/03_features.ipynb #ceae7da7
+SILENT_PEAK = 1e-4   # a file none of whose samples reaches this amplitude (-80 dBFS) is silent
+
+def _check_silence(table, index):
+    "Warn once for each silent audio file of `table`; an error if every one is silent."
+    files = {}  # resolved path -> [the path as the table gives it, its utterances...]
+    for utt, path in zip(table['utt_id'], table['path']):
+        files.setdefault(str(Path(path).resolve()), [str(path)]).append(utt)
+    silent = [given for real_path, given in files.items() if index[real_path][4] < SILENT_PEAK]
+    if silent and len(silent) == len(files):
+        raise ValueError(f"every one of the {len(files)} audio file(s) is silent (no sample above -80 dBFS), "
+                         f"e.g. {silent[0][0]}; check the recordings (the input, the channel, the export)")
+    for path, *utts in silent:
+        warnings.warn(f"{path}: silent audio (no sample above -80 dBFS); check the recording, or drop its "
+                      f"utterance{'s' if len(utts) > 1 else ''} {', '.join(utts)} from the table")
+
+# %% ../nbs/03_features.ipynb #a02e6cc1
 class Features(dict):
-    "`{utt_id: (frames, columns) float32}`, knowing the front-end that made it (`.frontend`)."
+    "`{utt_id: (frames, columns) float32}`, knowing the spec of the front-end that made it (`.frontend`)."
     frontend = 'is09'
 
 def extract_features(table,               # utterance table with `utt_id` and `path`
-                     *, frontend='is09',   # a front-end of FRONTENDS
+                     *, frontend='is09',   # a front-end of FRONTENDS (a name, a spec or a record)
                      cache_dir=None,       # where features are kept (default: default_cache_dir())
-                     n_jobs=None,          # worker processes (default: all cores)
+                     n_jobs=None,          # worker processes (default: all cores; a handful of files: none)
                      progress=True         # show a tqdm bar
                     ) -> Features:
     "`{utt_id: (frames, columns) float32}` for each utterance of `table`, cached where possible."
+    front_end = get_frontend(frontend)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    frontend = frontend if get_frontend(frontend).name == 'ssl' else get_frontend(frontend).name
-    index = _load_index(cache, frontend)
-    out, todo, changed = _read_cached(table, cache, index, frontend)
-    extract = _extract_missing_ssl if frontend.startswith('ssl:') else _extract_missing
-    errors = extract(todo, cache, index, out, n_jobs, progress, frontend) if todo else []
-    if changed and not todo: write_json(index, _index_path(cache, frontend))  # else _extract_missing wrote it
+    index = _load_index(cache, front_end)
+    out, todo, changed = _read_cached(table, cache, index, front_end)
+    errors = _extract_missing(todo, cache, index, out, n_jobs, progress, front_end) if todo else []
+    if changed and not todo: write_json(index, _index_path(cache, front_end))  # else _extract_missing wrote it
     if errors:
         raise ValueError(f"{len(errors)} file(s) could not be used (the other {len(out)} are extracted and cached):\n  "
                          + "\n  ".join(sorted(errors)[:10]))
+    _check_silence(table, index)
     features = Features((u, out[u]) for u in table['utt_id'])
-    features.frontend = frontend
+    features.frontend = front_end.spec
     return features
 
 # %% ../nbs/03_features.ipynb #bdf76887
@@ -396,14 +482,17 @@ def features_cli(corpus:str='synthetic', # corpus name: iemocap, emodb, cremad, 
                  cache_dir:str=None,     # feature cache (default ~/.cache/sermeta/features)
                  n_jobs:int=None,        # worker processes (default: all cores)
                  classes:str=None,       # 'all' or comma-separated class names (default: the corpus's own)
-                 frontend:str='is09',    # the frame features: is09 (the paper's 32), egemaps, compare
+                 frontend:Param(f"the frame features: {frontend_help()}", str)='is09',
+                 ssl_model:str='',       # frontend ssl: a local folder with a WavLM, HuBERT or wav2vec 2.0 checkpoint
+                 ssl_layer:str='mean',   # frontend ssl: the hidden-state layer K (0, 1, ...) or the mean of the layers
                 ):
     "Extract (or read from the cache) the frame features of every utterance of a corpus."
     from sermeta.corpora import load_corpus
     if root is None: raise ValueError('give --root, the corpus folder')
+    front_end = get_frontend(frontend, dict(ssl_model=ssl_model, ssl_layer=ssl_layer))
     table = load_corpus(corpus, root, classes=classes)
     t0 = time.perf_counter()
-    feats = extract_features(table, cache_dir=cache_dir, n_jobs=n_jobs, frontend=frontend)
+    feats = extract_features(table, cache_dir=cache_dir, n_jobs=n_jobs, frontend=front_end)
     wall = time.perf_counter() - t0
-    audio = sum(len(f) for f in feats.values()) / 100  # 10 ms frames
+    audio = sum(len(f) for f in feats.values()) / front_end.frame_rate  # seconds
     print(f"{len(feats)} utterances, {audio/60:.1f} min of audio, {wall:.2f} s, real-time factor {audio/wall:.0f}x")

@@ -10,27 +10,22 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['SPEECH_MODELS', 'WEIGHTS', 'ssl_spec', 'parse_ssl_spec', 'check_model_folder', 'ssl_hash', 'ssl_width',
-           'load_speech_model', 'ssl_features']
+__all__ = ['SPEECH_MODELS', 'WEIGHTS', 'model_settings', 'check_model_folder', 'ssl_hash', 'ssl_width', 'load_speech_model',
+           'ssl_features']
 
 # %% ../nbs/03a_ssl.ipynb #0224369f
 SPEECH_MODELS = ('wavlm', 'hubert', 'wav2vec2', 'data2vec-audio')  # transformers model types read here
 WEIGHTS = ('model.safetensors', 'pytorch_model.bin')
 
-def ssl_spec(model_dir, layer='mean') -> str:
-    "The front-end spec of layer `layer` (an int, or 'mean') of the model in `model_dir`."
-    layer = str(layer)
-    if layer != 'mean' and not (layer.isdigit()):
+def model_settings(ssl_model, ssl_layer='mean') -> tuple:
+    "The checked options of the ssl front-end: (('ssl_layer', K or 'mean'), ('ssl_model', absolute folder))."
+    if not str(ssl_model or ''):
+        raise ValueError("the ssl front-end needs a local model folder: give --ssl_model DIR "
+                         "(and --ssl_layer K or mean)")
+    layer = str(ssl_layer)
+    if layer != 'mean' and not layer.isdigit():
         raise ValueError(f"--ssl_layer {layer!r}: give a layer number (0, 1, ...) or 'mean'")
-    if not str(model_dir): raise ValueError("the ssl front-end needs a local model folder: give --ssl_model DIR")
-    return f"ssl:{layer}:{Path(model_dir).expanduser().resolve()}"
-
-def parse_ssl_spec(spec) -> tuple:
-    "(model folder, layer) of an `ssl:<layer>:<folder>` spec; layer an int or 'mean'."
-    kind, layer, folder = str(spec).split(':', 2) if str(spec).count(':') >= 2 else (spec, '', '')
-    if kind != 'ssl' or not folder: raise ValueError(f"{spec!r} is not an ssl front-end spec (ssl:<layer>:<folder>); "
-                                                     "give --frontend ssl --ssl_model DIR --ssl_layer K|mean")
-    return Path(folder), (layer if layer == 'mean' else int(layer))
+    return (('ssl_layer', layer), ('ssl_model', str(Path(ssl_model).expanduser().resolve())))
 
 # %% ../nbs/03a_ssl.ipynb #41eadd4d
 def check_model_folder(folder) -> dict:
@@ -51,6 +46,7 @@ def check_model_folder(folder) -> dict:
                                 "copy the whole model folder")
     return config
 
+# %% ../nbs/03a_ssl.ipynb #30142ea1
 @lru_cache
 def _file_sha(path, size, mtime) -> str:
     "SHA-256 of a weights file, once per (path, size, mtime) in a process."
@@ -59,10 +55,10 @@ def _file_sha(path, size, mtime) -> str:
         for block in iter(lambda: f.read(1 << 22), b''): digest.update(block)
     return digest.hexdigest()
 
-def ssl_hash(spec, version) -> str:
-    "Hash of what decides the features of `spec`: config, weights, layer, transformers, `version`."
+def ssl_hash(folder, layer, version) -> str:
+    "Hash of what decides layer `layer`'s features of the model in `folder`: config, weights, transformers, `version`."
     import transformers
-    folder, layer = parse_ssl_spec(spec)
+    folder = Path(folder)
     config = check_model_folder(folder)
     weights = next(folder/w for w in WEIGHTS if (folder/w).is_file())
     st = weights.stat()
@@ -70,9 +66,9 @@ def ssl_hash(spec, version) -> str:
            f"{transformers.__version__}|{version}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-def ssl_width(spec) -> int:
-    "The number of columns of `spec`'s features: the model's hidden size."
-    return int(check_model_folder(parse_ssl_spec(spec)[0])['hidden_size'])
+def ssl_width(folder) -> int:
+    "The number of columns of the features of the model in `folder`: its hidden size."
+    return int(check_model_folder(folder)['hidden_size'])
 
 # %% ../nbs/03a_ssl.ipynb #fd80a245
 @lru_cache
@@ -98,10 +94,10 @@ def _batches(lengths, masks, batch_seconds) -> list:
     return batches + ([current] if current else [])
 
 # %% ../nbs/03a_ssl.ipynb #68503f88
-def ssl_features(spec, signals, *, device=None, batch_seconds=60.0, progress=None) -> list:
-    "(frames, hidden size) float32 features of each 16 kHz signal in `signals`, in order."
+def ssl_features(folder, layer, signals, *, device=None, batch_seconds=60.0) -> list:
+    "(frames, hidden size) float32 features of layer `layer` (K or 'mean') for each 16 kHz signal, in order."
     import torch
-    folder, layer = parse_ssl_spec(spec)
+    layer = 'mean' if str(layer) == 'mean' else int(layer)
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
     model, extractor = load_speech_model(str(folder), device)
     masks = getattr(model.config, 'feat_extract_norm', 'group') == 'layer'  # group norm would see the padding
@@ -114,5 +110,4 @@ def ssl_features(spec, signals, *, device=None, batch_seconds=60.0, progress=Non
         hidden = torch.stack(states[1:]).mean(0) if layer == 'mean' else states[layer]
         frames = model._get_feat_extract_output_lengths(torch.tensor([lengths[i] for i in batch]))
         for row, (i, n) in enumerate(zip(batch, frames.tolist())): out[i] = hidden[row, :n].float().cpu().numpy()
-        if progress: progress.update(len(batch))
     return out

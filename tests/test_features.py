@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, pytest, soundfile as sf
 from scipy.signal import resample_poly
 import sermeta.features as F
+from sermeta.core import write_json
 from sermeta.corpora import load_corpus
 from sermeta.features import extract_features, extract_signal, feature_names
 
@@ -126,6 +127,7 @@ def test_interrupted_run_keeps_what_it_computed(few, tmp_path, monkeypatch):
 
 
 def test_interrupted_parallel_run_keeps_what_it_computed(few, tmp_path, monkeypatch):
+    monkeypatch.setattr(F, 'IN_PROCESS_FILES', 0)   # three files go to the worker pool too
     table, bad = _corrupt_third(few, tmp_path)
     with pytest.raises(ValueError, match=re.escape(f'{bad}: cannot read audio')):
         extract_features(table, cache_dir=tmp_path/'cache', n_jobs=2, progress=False)
@@ -203,20 +205,71 @@ def test_features_console_script(emodb_root, tmp_path):
     assert one.shape == (189, 32)
 
 
-def test_script_without_main_guard_is_told_how_to_fix_it(tmp_path):
-    "Forkserver workers import the calling script again; an unguarded call must end in advice, not a bare BrokenProcessPool."
-    rng, paths = np.random.default_rng(0), [tmp_path/f'u{i}.wav' for i in range(3)]
-    for p in paths: sf.write(p, rng.normal(0, 0.1, 16000).astype(np.float32), 16000)  # 1 s of noise each
-    script = tmp_path/'unguarded.py'
-    script.write_text('import pandas as pd\nfrom sermeta.features import extract_features\n'
-                      f'extract_features(pd.DataFrame({{"utt_id": {[p.stem for p in paths]!r}, "path": {[str(p) for p in paths]!r}}}), '
-                      f'cache_dir={str(tmp_path/"cache")!r}, n_jobs=2, progress=False)\n')
+def test_a_plain_script_extracts_over_worker_processes(tmp_path):
+    "A researcher's script without `if __name__ == '__main__':`, run with `python`: the pool's workers do not run it again."
+    rng, n = np.random.default_rng(0), F.IN_PROCESS_FILES + 4   # more than a handful of files: the worker pool is used
+    for i in range(n): sf.write(tmp_path/f'u{i:02d}.wav', rng.normal(0, 0.1, 8000).astype(np.float32), 16000)
+    script = tmp_path/'script.py'
+    script.write_text(
+        "import glob, pandas as pd\n"
+        "import sermeta.features as F\n"
+        "from sermeta.features import extract_features\n"
+        "print('the script runs')\n"
+        "read_here, read_audio = [], F.read_audio\n"
+        "F.read_audio = lambda path: read_here.append(path) or read_audio(path)  # counts the files read in this process\n"
+        "t = pd.DataFrame({'path': sorted(glob.glob('u*.wav'))}).assign(utt_id=lambda t: t.path.str[:3])\n"
+        "f = extract_features(t, frontend='egemaps', cache_dir='cache', n_jobs=2)\n"
+        "print(len(f), sorted({x.shape[1] for x in f.values()}), 'files read in this process:', len(read_here))\n")
     r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert r.returncode != 0
-    assert "RuntimeError: extracting features: a worker process died. If you call sermeta from a script, " \
-           "put the call under `if __name__ == '__main__':`" in r.stderr, r.stderr[-2000:]
-    guarded = tmp_path/'guarded.py'  # the advice works
-    guarded.write_text(script.read_text().replace('extract_features(pd', "if __name__ == '__main__':\n    extract_features(pd"))
-    r = subprocess.run([sys.executable, str(guarded)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert len(_npys(tmp_path/'cache')) == 3
+    assert r.stdout.splitlines() == ['the script runs', f'{n} [25] files read in this process: 0'], (r.stdout, r.stderr[-2000:])
+    assert 'features egemaps: 100%' in r.stderr   # its progress bar
+    assert len(_npys(tmp_path/'cache')) == n
+
+
+def _silent(path, seconds=2.0):
+    sf.write(path, np.zeros(int(16000 * seconds), np.float32), 16000)
+    return path
+
+
+def _caught(table, cache, **kw):
+    "The features of `table` and the messages of the warnings raised while extracting them."
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        feats = extract_features(table, cache_dir=cache, n_jobs=1, progress=False, **kw)
+    return feats, [str(w.message) for w in caught]
+
+
+def test_a_silent_file_is_named_once(few, tmp_path):
+    silent = _silent(tmp_path/'silent.wav')   # two seconds of zeros, used by two utterances
+    table = pd.concat([few[['utt_id', 'path']], _table([silent, silent], ['s1', 's2'])], ignore_index=True)
+    expected = [f'{silent}: silent audio (no sample above -80 dBFS); check the recording, '
+                'or drop its utterances s1, s2 from the table']
+    for source in ('extracted', 'read from the cache'):
+        feats, messages = _caught(table, tmp_path/'cache')
+        assert messages == expected, source
+        assert len(feats) == 5 and all(np.isfinite(feats[u]).all() for u in feats)
+    index = json.loads((tmp_path/'cache'/'index.json').read_text())   # an index from before peaks were kept
+    write_json({path: row[:4] for path, row in index.items()}, tmp_path/'cache'/'index.json')
+    assert _caught(table, tmp_path/'cache')[1] == expected
+    assert all(len(row) == 5 for row in json.loads((tmp_path/'cache'/'index.json').read_text()).values())
+
+
+@pytest.mark.parametrize('frontend', ['is09', 'logmel'])
+def test_only_silent_files_is_an_error(tmp_path, frontend):
+    table = _table([_silent(tmp_path/'a.wav'), _silent(tmp_path/'b.wav', 1.0)])
+    for source in ('extracted', 'read from the cache'):
+        with pytest.raises(ValueError, match=re.escape('every one of the 2 audio file(s) is silent (no sample above '
+                                                       f'-80 dBFS), e.g. {tmp_path}/a.wav; check the recordings')):
+            extract_features(table, frontend=frontend, cache_dir=tmp_path/'cache', n_jobs=1, progress=False)
+    quiet = tmp_path/'quiet.wav'   # speech-level noise far below full scale is not silence
+    sf.write(quiet, np.random.default_rng(0).normal(0, 0.001, 16000).astype(np.float32), 16000)
+    assert _caught(_table([quiet]), tmp_path/'cache', frontend=frontend)[1] == []
+
+
+def test_features_cli_lists_every_frontend_and_takes_ssl_flags():
+    from sermeta.features import FRONTENDS, features_cli
+    help_text = ' '.join(features_cli.parser('sermeta_features').format_help().split())
+    assert 'the frame features: is09 | egemaps | compare | logmel | ssl (with --ssl_layer, --ssl_model)' in help_text
+    assert list(FRONTENDS) == ['is09', 'egemaps', 'compare', 'logmel', 'ssl']
+    assert '--ssl_model SSL_MODEL' in help_text and '--ssl_layer SSL_LAYER' in help_text

@@ -1,4 +1,5 @@
 """Front-ends beyond the paper's 32 LLDs, per-speaker normalisation, and the model following the features."""
+import re, subprocess, sys
 import numpy as np, pandas as pd, pytest, soundfile as sf
 from sermeta.core import CLASSES
 from sermeta.features import FRONTENDS, extract_features, feature_names, frontend_hash, config_hash
@@ -111,18 +112,33 @@ def _manifest(emodb_root, path, per_class=2, speakers=('03', '08', '09', '10')):
 
 def test_ssl_frontend_end_to_end(emodb_root, emodb_three, tmp_path):
     "A local checkpoint's hidden states: 20 ms frames, cached apart per layer, and a fold trained from the CLI."
-    import subprocess, sys
-    from sermeta.ssl import ssl_spec
+    from sermeta.features import get_frontend
+    from sermeta.runs import frontend_spec
     model = _tiny_wavlm(tmp_path / 'wavlm')
-    spec = ssl_spec(model, 'mean')
+    spec = frontend_spec(Config(frontend='ssl', ssl_model=str(model)))
+    assert spec == f'ssl:mean:{model.resolve()}' and get_frontend(spec).frame_rate == 50
     feats = extract_features(emodb_three, frontend=spec, cache_dir=tmp_path / 'cache', progress=False)
     assert feats.frontend == spec
     for utt, seconds in zip(emodb_three.utt_id, emodb_three.seconds):
         assert feats[utt].shape[1] == 16 and abs(feats[utt].shape[0] - 50 * seconds) <= 2   # a frame every 20 ms
-    layer1 = extract_features(emodb_three, frontend=ssl_spec(model, 1), cache_dir=tmp_path / 'cache', progress=False)
+    layer1 = extract_features(emodb_three, frontend=get_frontend('ssl', {'ssl_model': model, 'ssl_layer': 1}),
+                              cache_dir=tmp_path / 'cache', progress=False)
     again = extract_features(emodb_three, frontend=spec, cache_dir=tmp_path / 'cache', progress=False)
     assert all(np.array_equal(feats[u], again[u]) and not np.array_equal(feats[u], layer1[u]) for u in feats)
     manifest = _manifest(emodb_root, tmp_path / 'm.csv')
+    features = [sys.executable, '-c', 'import sys; sys.argv[0] = "sermeta_features"; from sermeta.features import '
+                'features_cli; sys.exit(features_cli())', '--corpus', 'manifest', '--root', str(manifest),
+                '--cache_dir', str(tmp_path / 'cli'), '--frontend', 'ssl', '--ssl_layer', '1']
+    r = subprocess.run(features + ['--ssl_model', str(model)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    listed = pd.read_csv(manifest).path
+    seconds = sum(sf.info(p).duration for p in listed)
+    n, minutes = re.match(r'(\d+) utterances, ([\d.]+) min of audio', r.stdout).groups()
+    assert int(n) == len(listed) and abs(float(minutes) - seconds / 60) <= 0.05, (r.stdout, seconds)   # 50 frames a second
+    assert len(list((tmp_path / 'cli').glob('index-ssl-*.json'))) == 1
+    r = subprocess.run(features, capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.splitlines()[-1].startswith(
+        'sermeta_features: error: the ssl front-end needs a local model folder: give --ssl_model DIR'), r.stderr[-2000:]
     cmd = [sys.executable, '-c', 'import sys; sys.argv[0] = "sermeta_train"; from sermeta.experiment import train_cli; '
            'sys.exit(train_cli())', '--corpus', 'manifest', '--root', str(manifest), '--out', str(tmp_path / 'runs'),
            '--folds', '0', '--max_epochs', '1', '--fc_size', '16', '--lstm_size', '8', '--frontend', 'ssl']
