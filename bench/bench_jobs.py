@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 def _rate(threads, bf16, steps):
     "Dense 32 x 450 training frames/s in this process with `threads` threads."
     from bench_train import dense_rate
-    from sermeta.runs import Config
+    from sermeta.config import Config
     torch.set_num_threads(threads)
     return dense_rate(Config(device='cpu', bf16=bf16), torch.device('cpu'), steps=steps)
 

@@ -16,7 +16,8 @@ from sermeta.core import CLASSES
 from sermeta.reproduce import prepare_corpus
 from sermeta.features import extract_features
 from sermeta.folds import make_folds
-from sermeta.runs import Config, resolve_device, read_record
+from sermeta.config import Config, resolve_device
+from sermeta.runs import read_record
 from sermeta.train import train_fold, stack_utterances, predict_log_probs
 from sermeta.folds import fold_normaliser
 from sermeta.meta import LabelWeightState

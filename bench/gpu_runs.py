@@ -29,7 +29,8 @@ import numpy as np, pandas as pd, torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sermeta.methods import TABLE2_ROWS, get_method
 from sermeta.reproduce import reproduce_config, train_seeds
-from sermeta.runs import resolve_device, read_record, config_flags, config_overrides
+from sermeta.config import resolve_device, config_flags, config_overrides
+from sermeta.runs import read_record
 
 
 def bundle(a):
@@ -59,7 +60,7 @@ def load_bundle(path, with_frontend=False):
 def rates(device):
     "Dense 32 x 450 training and 64 x 450 inference frames/s, fp32 and bf16 (bench_train's ceilings)."
     from bench_train import dense_rate, inference_rate
-    from sermeta.runs import Config
+    from sermeta.config import Config
     out = {}
     for bf16 in (False, True):
         cfg = Config(device=str(device), bf16=bf16)
@@ -97,7 +98,7 @@ def sweep(a):
     "A sweep or a confirmation (sermeta.sweeps) from bundles, each front-end's runs in one grid."
     from sermeta.core import CLASSES
     from sermeta.experiment import run_grid
-    from sermeta.runs import frontend_spec
+    from sermeta.config import frontend_spec
     from sermeta.sweeps import get_sweep, sweep_grid, sweep_summary
     bundles = [load_bundle(path, with_frontend=True) for path in a.bundle.split(',')]
     corpus = bundles[0][2]

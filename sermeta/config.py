@@ -5,6 +5,7 @@
 # %% ../nbs/06a_config.ipynb #52ebba25
 from __future__ import annotations
 import math
+from pathlib import Path
 from dataclasses import dataclass, fields, replace
 import torch
 from .core import settings_record
@@ -131,7 +132,7 @@ def config_flags(parser):
     "Add a `--<field>` flag to `parser` for every Config field (default: the Config's own)."
     from fastcore.docments import docments
     docs, types = docments(Config), {'int': int, 'float': float, 'str': str}
-    group = parser.add_argument_group('training settings (sermeta.runs.Config)')
+    group = parser.add_argument_group('training settings (sermeta.config.Config)')
     for field in fields(Config):
         if field.type == 'bool':
             group.add_argument(f'--{field.name}', action='store_true', default=None, help=docs[field.name])
@@ -183,6 +184,7 @@ def run_name(method, config) -> str:
     method, default = get_method(method), Config()
     changes = {f.name: getattr(config, f.name) for f in fields(Config) if f.name not in UNNAMED
                and getattr(config, f.name) != getattr(default, f.name) and _reads(method, f.name)}
+    if 'ssl_model' in changes: changes['ssl_model'] = Path(changes['ssl_model']).name  # the folder's name, no path
     return setting_name(method.name, changes)
 
 # %% ../nbs/06a_config.ipynb #6339dbca

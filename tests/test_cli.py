@@ -4,7 +4,7 @@ import importlib.util, os, shutil, subprocess, sys
 from dataclasses import fields
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, soundfile as sf
-from sermeta.runs import Config, config_overrides
+from sermeta.config import Config, config_overrides
 from sermeta.experiment import train_cli
 from sermeta.reproduce import reproduce_cli
 
@@ -45,7 +45,8 @@ def _script(name):
 def bad_inputs(tmp_path_factory):
     "Files a user might hand the scripts by mistake."
     d = tmp_path_factory.mktemp('bad')
-    for i in range(4): sf.write(d/f'u{i}.wav', np.zeros(1600, np.float32), 16000)
+    noise = np.random.default_rng(0).normal(0, 0.1, (4, 1600)).astype(np.float32)  # sound, not silence
+    for i in range(4): sf.write(d/f'u{i}.wav', noise[i], 16000)
     pd.DataFrame({'path': ['u0.wav', 'u1.wav', 'u2.wav'], 'speaker': ['a', 'b', 'c']}).to_csv(d/'no_label.csv', index=False)
     pd.DataFrame({'path': ['u0.wav', 'u1.wav', 'u2.wav'], 'speaker': ['a', 'b', 'c'], 'label': ['anger', 'neutral', 'anger']}
                  ).to_csv(d/'manifest.csv', index=False)
@@ -79,7 +80,8 @@ CASES = [  # script, arguments ({d}: the folder of bad inputs), what the message
     ('sermeta_reproduce', ['--corpus', 'manifest', '--root', '{d}/four_classes.csv', '--seed', '2'],
      '--seed 2: a reproduction trains seeds 0 .. N-1 of --seeds N; train one seed with sermeta_train --seed'),
     ('sermeta_sweep', ['--corpus', 'manifest', '--root', '{d}/manifest.csv', '--sweep', 'frontend'],
-     "unknown sweep 'frontend'; choose one of ['sensitivity', 'smoothing', 'frontends', 'confirmation', 'frontends_confirmation']"),
+     "unknown sweep 'frontend'; choose one of ['sensitivity', 'smoothing', 'verdict', 'table2_lw', 'frontends', 'confirmation', "
+     "'frontends_confirmation']"),
 ]
 
 

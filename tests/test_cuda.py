@@ -4,7 +4,7 @@ import numpy as np, pandas as pd, pytest, torch
 from sermeta.core import CLASSES
 from sermeta.folds import fold_normaliser
 from sermeta.model import EmotionClassifier
-from sermeta.runs import resolve_device
+from sermeta.config import resolve_device
 from sermeta.train import train_fold, stack_utterances, predict_log_probs
 from tiny_data import tiny_config, tiny_fold
 

@@ -4,7 +4,7 @@ import numpy as np, pandas as pd, pytest, soundfile as sf
 from sermeta.core import CLASSES
 from sermeta.features import FRONTENDS, extract_features, feature_names, frontend_hash, config_hash
 from sermeta.folds import speaker_normalised
-from sermeta.runs import Config
+from sermeta.config import Config
 from sermeta.experiment import run_method
 from tiny_data import tiny_config
 
@@ -113,7 +113,7 @@ def _manifest(emodb_root, path, per_class=2, speakers=('03', '08', '09', '10')):
 def test_ssl_frontend_end_to_end(emodb_root, emodb_three, tmp_path):
     "A local checkpoint's hidden states: 20 ms frames, cached apart per layer, and a fold trained from the CLI."
     from sermeta.features import get_frontend
-    from sermeta.runs import frontend_spec
+    from sermeta.config import frontend_spec
     model = _tiny_wavlm(tmp_path / 'wavlm')
     spec = frontend_spec(Config(frontend='ssl', ssl_model=str(model)))
     assert spec == f'ssl:mean:{model.resolve()}' and get_frontend(spec).frame_rate == 50
@@ -145,9 +145,10 @@ def test_ssl_frontend_end_to_end(emodb_root, emodb_three, tmp_path):
     env = {**__import__('os').environ, 'SERMETA_CACHE': str(tmp_path / 'home')}
     r = subprocess.run(cmd + ['--ssl_model', str(model)], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert '"frontend": "ssl"' in (tmp_path / 'runs/manifest/baseline/seed0/config.json').read_text()
+    run = tmp_path / 'runs/manifest' / f'baseline@fc_size=16,lstm_size=8,frontend=ssl,ssl_model={model.name}' / 'seed0'  # named by its folder's name
+    assert '"frontend": "ssl"' in (run / 'config.json').read_text()
     for folder, message in [(tmp_path / 'nowhere', 'no such folder'), (tmp_path / 'm.csv', 'no such folder')]:
         r = subprocess.run(cmd + ['--ssl_model', str(folder)], capture_output=True, text=True, env=env)
         assert r.returncode == 1 and 'Traceback' not in r.stderr and message in r.stderr.splitlines()[-1], r.stderr[-2000:]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    assert 'Config: ssl_model must be a local model folder for frontend ssl' in r.stderr.splitlines()[-1]
+    assert 'the ssl front-end needs a local model folder: give --ssl_model DIR' in r.stderr.splitlines()[-1]

@@ -4,7 +4,7 @@ import numpy as np, pandas as pd, pytest, soundfile as sf, torch
 from sermeta.corpora import load_corpus
 from sermeta.features import extract_features
 from sermeta.predict import train_final, load_model, predict_files
-from sermeta.runs import Config
+from sermeta.config import Config
 
 
 @pytest.fixture(scope='module')

@@ -2,7 +2,7 @@
 import numpy as np, pandas as pd
 from sermeta.core import CLASSES
 from sermeta.folds import make_folds
-from sermeta.runs import Config
+from sermeta.config import Config
 
 
 def tiny_corpus(seed=0, n_per_speaker=16, n_features=32, with_votes=True):
