@@ -18,10 +18,11 @@ from .evaluate import classification_metrics
 from .paper import PAPER_TABLE2, PAPER_QUOTED
 
 # %% auto #0
-__all__ = ['REPORT_FLOAT', 'REPORTS', 'REPORT_PARAMETERS', 'SWEEP_REPORTS', 'CLOCK_FIELDS', 'table2', 'mean_sd_cells',
+__all__ = ['TABLE2_BESIDE', 'REPORT_FLOAT', 'REPORTS', 'REPORT_PARAMETERS', 'REPORT_PARAMETER_HELP', 'SWEEP_REPORTS',
+           'CLOCK_FIELDS', 'table2', 'mean_sd_cells', 'per_class_columns', 'headline_cells', 'per_class_table',
            'weight_table', 'label_updates', 'save_figure', 'save_heatmap', 'model_figure', 'framework_figure',
-           'write_table', 'report_runs', 'sweep_runs', 'missing_runs', 'report_templates', 'steady_notebook',
-           'run_reports']
+           'write_table', 'parameters_cell', 'report_runs', 'sweep_runs', 'missing_runs', 'report_templates',
+           'steady_notebook', 'run_reports']
 
 # %% ../nbs/13_reports.ipynb #a831538b
 def _flat(metrics, classes):
@@ -55,6 +56,22 @@ def mean_sd_cells(df, cols) -> pd.DataFrame:
     no_sd = pd.Series(np.nan, df.index)
     return pd.DataFrame({c: [cell(mean, sd) for mean, sd in zip(df[c], df.get(f'{c}_sd', no_sd))] for c in cols},
                         index=df.index)
+
+# %% ../nbs/13_reports.ipynb #852db085
+TABLE2_BESIDE = ('seeds', 'paper_WA', 'diff_WA', 'paper_UA', 'diff_UA', 'quoted', 'in_paper')  # beside WA and UA
+
+def per_class_columns(classes=CLASSES) -> list:
+    "Table 2's columns of per-class scores: happiness_precision, happiness_recall, happiness_f1, sadness_precision, ..."
+    return [f'{c}_{k}' for c in classes for k in ('precision', 'recall', 'f1')]
+
+def headline_cells(t2) -> pd.DataFrame:
+    "Table 2's first part for reading: WA and UA as 'mean ± sd', then the columns of TABLE2_BESIDE."
+    return mean_sd_cells(t2, ['WA', 'UA']).join(t2[[c for c in TABLE2_BESIDE if c in t2]].round(1))
+
+def per_class_table(t2, classes=CLASSES) -> pd.DataFrame:
+    "Table 2's second part: P/R/F1 per class (means, sds) and seeds of the methods run here, not the quoted rows."
+    cols = per_class_columns(classes)
+    return t2.loc[~t2.get('quoted', False).astype(bool), cols + [f'{c}_sd' for c in cols] + ['seeds']]
 
 # %% ../nbs/13_reports.ipynb #adb56eae
 def weight_table(learned, classes=CLASSES) -> pd.DataFrame:
@@ -120,15 +137,22 @@ def write_table(df, out_dir, name, *, markdown=None):
     write_csv(df, out/f'{name}.csv', float_format=REPORT_FLOAT)
     with atomic_write(out/f'{name}.md') as f: f.write((markdown if markdown is not None else df).to_markdown() + '\n')
 
-# %% ../nbs/13_reports.ipynb #6dc6c377
+# %% ../nbs/13_reports.ipynb #7919f833
 REPORTS = ('table1_and_model', 'table2', 'learned', 'balanced', 'claims', 'sensitivity', 'frontends', 'raters')
-REPORT_PARAMETERS = dict(corpus='synthetic',  # synthetic, emodb, iemocap, manifest
-                         root=None,           # the corpus folder, relative to `out`
-                         runs='runs',         # the run directories, relative to `out`
-                         out='.',             # where tables and figures go (the notebook runs there)
-                         methods=','.join(TABLE2_ROWS),  # comma-separated methods of Table 2
-                         smoke=False)         # a smoke run on tiny data: the numbers mean nothing
+# the parameters of every report template and their defaults; REPORT_PARAMETER_HELP says what each is
+REPORT_PARAMETERS = dict(corpus='synthetic', root=None, runs='runs', out='.', methods=','.join(TABLE2_ROWS), smoke=False)
+REPORT_PARAMETER_HELP = dict(corpus='synthetic, emodb, iemocap, cremad, msp_podcast, manifest',
+                             root='the corpus folder, relative to `out`',
+                             runs='the run directories, relative to `out`',
+                             out='where tables and figures go (the notebook runs there)',
+                             methods='comma-separated methods of Table 2',
+                             smoke='a smoke run on tiny data: the numbers mean nothing')
 
+def parameters_cell() -> str:
+    "The source of every template's `parameters` cell: each report parameter a literal, its help as a comment."
+    return '\n'.join(f'{name} = {default!r}  # {REPORT_PARAMETER_HELP[name]}' for name, default in REPORT_PARAMETERS.items())
+
+# %% ../nbs/13_reports.ipynb #6dc6c377
 def report_runs(name, corpus) -> list:
     "The (corpus, method) runs that report `name` reads beyond the Table 2 methods."
     extra = {'learned': [(corpus, 'Lw')], 'balanced': [(balanced_corpus(corpus), m) for m in BALANCED_METHODS],
@@ -189,10 +213,8 @@ def steady_notebook(nb):
 
 def _execute_report(name, params, out) -> Path:
     "Run template `name` with papermill in `out`; write notebooks/<name>.ipynb and html/<name>.html."
-    import logging, papermill, nbformat
+    import papermill, nbformat
     from nbconvert import HTMLExporter
-    # the templates read their parameter names from REPORT_PARAMETERS, which papermill cannot see: not a mistake
-    logging.getLogger('papermill').addFilter(lambda record: 'unknown parameter' not in record.getMessage())
     nb_path = out/'notebooks'/f'{name}.ipynb'; nb_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = nb_path.with_name(f'.{name}.running.ipynb')
     papermill.execute_notebook(str(report_templates()/f'{name}.ipynb'), str(tmp), parameters=params,

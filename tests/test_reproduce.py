@@ -30,7 +30,7 @@ def test_reproduce_end_to_end(tmp_path, capsys):
     for name in ('table1_and_model', 'table2', 'learned', 'balanced', 'claims'):
         assert 'SMOKE RUN' in (rep / 'html' / f'{name}.html').read_text()
         nbformat.validate(nbformat.read(rep / 'notebooks' / f'{name}.ipynb', as_version=4))
-    for name in ('table1', 'table1_paper', 'table2', 'table2_vs_truth', 'table3', 'table4', 'balanced_wa_ua', 'truth_label_fixes',
+    for name in ('table1', 'table1_paper', 'table2', 'table2_per_class', 'table2_vs_truth', 'table2_vs_truth_per_class', 'table3', 'table4', 'balanced_wa_ua', 'truth_label_fixes',
                  'claims_gains', 'claims_label_correction', 'claims_agreement'):
         assert len(pd.read_csv(rep / f'{name}.csv')) > 0 and (rep / f'{name}.md').read_text().startswith('|')
     for name in ('figure1_model', 'figure2_framework', 'figure3_label_updates', 'figure4_label_updates_balanced',
@@ -38,6 +38,11 @@ def test_reproduce_end_to_end(tmp_path, capsys):
         assert (rep / f'{name}.png').read_bytes()[:4] == b'\x89PNG' and len(pd.read_csv(rep / f'{name}.csv')) > 0
     t2 = pd.read_csv(rep / 'table2.csv', index_col=0)
     assert t2.loc['Lw', 'paper_WA'] == 65.9 and bool(t2.loc['cycle_gan', 'quoted'])
+    # table2.md: WA and UA first; the per-class scores apart, of the methods run here, equal to table2.csv's
+    assert [c.strip() for c in (rep / 'table2.md').read_text().split('\n')[0].split('|')[2:4]] == ['WA', 'UA']
+    per_class = pd.read_csv(rep / 'table2_per_class.csv', index_col=0)
+    assert list(per_class.index) == list(s.index) and 'WA' not in per_class
+    pd.testing.assert_frame_equal(per_class, t2.loc[per_class.index, per_class.columns], check_dtype=False)
     assert not t2.loc['cleanlab', 'in_paper'] and t2.loc['Lw', 'in_paper']
     gains = pd.read_csv(rep / 'claims_gains.csv')
     assert set(gains.method) == {'Lw', 'cleanlab', 'w_within_class'} and (gains.ci_low <= gains['diff']).all() and (gains['diff'] <= gains.ci_high).all()
@@ -110,7 +115,7 @@ def test_sensitivity_sweep_trains_named_runs_and_resumes(tmp_path, monkeypatch, 
     assert confirm.settings == (dict(lw_optimizer='adam', lr_label=0.1, lr_weight=0.1), S.LITERAL, S.CONTROL)
 
 
-def test_sensitivity_report_reads_a_sweep(tmp_path, monkeypatch):
+def test_sensitivity_report_reads_a_sweep(tmp_path, monkeypatch, caplog):
     "The sensitivity report: gains per setting, against the control, and seed by seed where a run has seeds."
     import sermeta.sweeps as S
     from sermeta.reports import run_reports
@@ -149,6 +154,9 @@ def test_sensitivity_report_reads_a_sweep(tmp_path, monkeypatch):
     notebook = tmp_path / 'out' / 'notebooks' / 'sensitivity.ipynb'
     first = notebook.read_bytes()
     assert b'start_time' not in first and b'iopub' not in first
+    printed = json.dumps([cell.get('outputs', []) for cell in json.loads(first)['cells']])
+    assert 'TqdmWarning' not in printed and 'site-packages' not in printed   # no notice naming this machine's paths
+    assert 'unknown parameter' not in caplog.text   # papermill knows every parameter run_reports gives
     run_reports('synthetic', tmp_path / 'data' / 'synthetic-scale0.02-seed0', runs=runs, out=tmp_path / 'out',
                 names=['sensitivity'], smoke=True, progress=False)
     assert notebook.read_bytes() == first
