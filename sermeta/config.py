@@ -11,6 +11,7 @@ import torch
 from .core import settings_record
 from .folds import PROTOCOLS, NORMS
 from .features import FRONTENDS, get_frontend
+from .meta import LW_RULES
 from .methods import Method, get_method
 
 # %% auto #0
@@ -20,7 +21,7 @@ __all__ = ['LW_OPTIMIZERS', 'LW_RESCALES', 'LW_FIELDS', 'READINGS', 'PATIENCE_UP
            'config_record', 'run_name', 'legacy_config']
 
 # %% ../nbs/06a_config.ipynb #dde5b274
-LW_OPTIMIZERS = ('gd', 'sgd', 'adam')
+LW_OPTIMIZERS = tuple(LW_RULES)    # the l/w update rules (sermeta.meta.LW_RULES)
 LW_RESCALES = ('update', 'epoch')
 LW_FIELDS = ('lr_label', 'lr_weight', 'lw_optimizer', 'lw_rescale', 'lw_steps', 'lw_start', 'lw_dropout', 'lw_bf16')
 
@@ -84,7 +85,7 @@ def _check_config(config):
              ('protocol', config.protocol in PROTOCOLS, f'one of {PROTOCOLS}'),
              ('folds_k', config.folds_k >= 3, '>= 3'),
              ('frontend', config.frontend in FRONTENDS, f'one of {tuple(FRONTENDS)}'),
-             ('norm', config.norm in NORMS, f'one of {NORMS}'),
+             ('norm', config.norm in NORMS, f'one of {tuple(NORMS)}'),
              ('ssl_layer', config.ssl_layer == 'mean' or str(config.ssl_layer).isdigit(), "a layer number or 'mean'")]
     for name, ok, rule in rules:
         if not ok: raise ValueError(f"Config: {name} must be {rule}, got {getattr(config, name)!r}")

@@ -19,7 +19,7 @@ from .reference import svm_fold
 
 
 # %% auto #0
-__all__ = ['parse_folds', 'order_tasks', 'run_grid', 'run_method', 'train_cli']
+__all__ = ['TRAINERS', 'parse_folds', 'order_tasks', 'run_grid', 'run_method', 'train_cli']
 
 # %% ../nbs/10_experiment.ipynb #608baa7f
 def parse_folds(spec, n) -> list:
@@ -34,6 +34,7 @@ def parse_folds(spec, n) -> list:
 
 # %% ../nbs/10_experiment.ipynb #094b9c91
 _WORKER = {}
+TRAINERS = {'blstm': train_fold, 'svm': svm_fold}  # Method.model -> the trainer of one fold
 
 def _init_worker(table, features, threads):
     "Process-pool initialiser: keep the corpus in the worker, set its thread count."
@@ -44,8 +45,7 @@ def _init_worker(table, features, threads):
 def _train_task(task, table, features, progress=False):
     "Train one (fold, method, config, out, classes) task with the method's model; returns `out`."
     fold, method, config, out, classes = task
-    fit = svm_fold if method.model == 'svm' else train_fold
-    fit(fold, table, features, method, config, out, classes=classes, progress=progress)
+    TRAINERS[method.model](fold, table, features, method, config, out, classes=classes, progress=progress)
     return out
 
 def _fold_task(task):

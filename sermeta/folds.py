@@ -6,13 +6,14 @@
 from __future__ import annotations
 import warnings
 from dataclasses import dataclass
+from typing import Callable
 import numpy as np, pandas as pd
 from .core import CLASSES
 
 # %% auto #0
-__all__ = ['PROTOCOLS', 'LOSO_MAX_SPEAKERS', 'SPLIT_ROLES', 'NORMS', 'BALANCED_METHODS', 'validation_speakers', 'Fold',
-           'resolve_protocol', 'speaker_groups', 'make_folds', 'Normaliser', 'fold_normaliser', 'speaker_normalised',
-           'balance_table', 'balanced_corpus']
+__all__ = ['PROTOCOLS', 'LOSO_MAX_SPEAKERS', 'SPLIT_ROLES', 'NORMS', 'BALANCED_METHODS', 'BALANCED', 'validation_speakers',
+           'Fold', 'resolve_protocol', 'speaker_groups', 'make_folds', 'Normaliser', 'fold_normaliser',
+           'speaker_normalised', 'SpeakerNorm', 'balance_table', 'balanced_corpus', 'base_corpus']
 
 # %% ../nbs/04_folds.ipynb #d25ef118
 def validation_speakers(table) -> dict:
@@ -170,8 +171,6 @@ def fold_normaliser(fold, features) -> Normaliser:
     return Normaliser.fit(features[u] for u in fold.train_ids)
 
 # %% ../nbs/04_folds.ipynb #e898c1d5
-NORMS = ('fold', 'speaker')
-
 def speaker_normalised(table, features) -> dict:
     "`features` with each utterance z-normalised by its speaker's statistics (all frames, no label)."
     out = type(features)() if isinstance(features, dict) else {}
@@ -183,6 +182,19 @@ def speaker_normalised(table, features) -> dict:
             normalise = Normaliser.fit(features[u] for u in ids)
         out.update((u, normalise(features[u]).astype(np.float32)) for u in ids)
     return out
+
+# %% ../nbs/04_folds.ipynb #5eb3ca7b
+@dataclass(frozen=True)
+class SpeakerNorm:
+    "A normalisation applied to every utterance before the fold's own normaliser."
+    name: str
+    apply: Callable         # (table, features) -> features
+    transductive: bool      # reads each test speaker's unlabelled audio
+
+def _as_they_are(table, features): return features
+
+NORMS = {norm.name: norm for norm in (SpeakerNorm('fold', _as_they_are, transductive=False),
+                                      SpeakerNorm('speaker', speaker_normalised, transductive=True))}
 
 # %% ../nbs/04_folds.ipynb #23da920a
 def balance_table(table, *, seed=0, classes=CLASSES) -> pd.DataFrame:
@@ -196,6 +208,12 @@ def balance_table(table, *, seed=0, classes=CLASSES) -> pd.DataFrame:
 
 BALANCED_METHODS = ('baseline', 'Lw')  # the two methods Sec. 3.4 evaluates on the class-balanced selection
 
+BALANCED = '_balanced'  # the suffix of a corpus name's class-balanced runs
+
 def balanced_corpus(corpus) -> str:
     "The corpus name of `corpus`'s class-balanced runs."
-    return f'{corpus}_balanced'
+    return corpus + BALANCED
+
+def base_corpus(corpus) -> str:
+    "The corpus whose runs `corpus` names: itself, or the corpus of its class-balanced runs."
+    return corpus.removesuffix(BALANCED)

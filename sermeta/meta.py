@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import torch, torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['initial_weights', 'initial_label_logits', 'label_targets', 'weighted_soft_loss', 'LabelWeightState',
-           'rescale_weights']
+__all__ = ['LW_RULES', 'initial_weights', 'initial_label_logits', 'label_targets', 'weighted_soft_loss', 'LabelWeightState',
+           'rescale_weights', 'LWRule']
 
 # %% ../nbs/06_meta.ipynb #f135fab4
 def initial_weights(labels,     # (N,) gold class indices
@@ -93,7 +93,7 @@ def _minibatch_epoch(self, log_probs,      # (N, C) log y_n of the fixed network
     "One epoch of mini-batch `rule` steps on each batch's sum of L_n (eq. 4), w rescaled (eq. 6)."
     l, w = self.label_logits.clone().requires_grad_(), self.weights.clone().requires_grad_()
     parts = [{'params': [p], 'lr': lr} for p, lr in ((l, lr_label), (w, lr_weight)) if lr]
-    optimizer = {'sgd': torch.optim.SGD, 'adam': torch.optim.Adam}[rule](parts)
+    optimizer = LW_RULES[rule].optimizer(parts)
     if self.optimizer_state is not None: optimizer.load_state_dict(self.optimizer_state)
     epoch_start = self.weights
     for idx in torch.randperm(len(w), generator=generator).split(batch_size):
@@ -108,13 +108,25 @@ def _minibatch_epoch(self, log_probs,      # (N, C) log y_n of the fixed network
     self.label_logits, self.weights, self.optimizer_state = l.detach(), w.detach(), optimizer.state_dict()
     return self
 
-def _update(self, log_probs, *, rule='gd', steps=1, batch_size=32, generator=None, rescale='update', **step_sizes):
-    "An alternation's l/w update: `steps` full-batch steps (gd) or mini-batch epochs (sgd, adam)."
+@dataclass(frozen=True)
+class LWRule:
+    "An update rule of l and w: one full-batch gradient step, or an epoch of mini-batch steps of `optimizer`."
+    name: str
+    optimizer: type = None   # a torch.optim class for the mini-batch rules; None: the full-batch step
+
+    def run(self, state, log_probs, *, batch_size, generator, rescale, **step_sizes):
+        "One step or epoch of this rule on `state` (a LabelWeightState)."
+        if self.optimizer is None: return state.step(log_probs, **step_sizes)
+        return state.minibatch_epoch(log_probs, rule=self.name, batch_size=batch_size, generator=generator,
+                                     rescale=rescale, **step_sizes)
+
+LW_RULES = {rule.name: rule for rule in (LWRule('adam', torch.optim.Adam), LWRule('sgd', torch.optim.SGD), LWRule('gd'))}
+
+def _update(self, log_probs, *, rule='adam', steps=1, batch_size=32, generator=None, rescale='update', **step_sizes):
+    "An alternation's l/w update: `steps` runs of LW_RULES[rule] (full-batch steps, or mini-batch epochs)."
     if not (step_sizes.get('lr_label') or step_sizes.get('lr_weight')): return self  # nothing learned, nothing drawn
     for _ in range(steps):
-        if rule == 'gd': self.step(log_probs, **step_sizes)
-        else: self.minibatch_epoch(log_probs, rule=rule, batch_size=batch_size, generator=generator, rescale=rescale,
-                                   **step_sizes)
+        LW_RULES[rule].run(self, log_probs, batch_size=batch_size, generator=generator, rescale=rescale, **step_sizes)
         if not (torch.isfinite(self.weights).all() and torch.isfinite(self.label_logits).all()):
             raise FloatingPointError(f"the {rule} l/w update ({step_sizes}, rescale after every {rescale}) made l or w "
                                      "non-finite: it diverges; lower the step sizes")

@@ -10,7 +10,7 @@ import numpy as np, pandas as pd, torch
 from fastcore.script import Param
 from .core import CLASSES, atomic_write, write_csv, console_script, folder_lock
 from .features import read_audio, extract_signal, feature_names
-from .folds import Fold, Normaliser, fold_normaliser
+from .folds import Fold, Normaliser, fold_normaliser, NORMS
 from .methods import get_method
 from .model import EmotionClassifier, class_log_probs
 from .config import Config, frontend_spec
@@ -30,9 +30,9 @@ def train_final(table,              # the utterance table
                 progress=True) -> Path:
     "Train `method` on all speakers and save it as a model file at `out`."
     config, out = config or Config(), Path(out)
-    if config.norm == 'speaker':
-        raise ValueError("norm='speaker' needs each test speaker's own statistics, which a model file applied to "
-                         "single wavs cannot have; train the final model with norm='fold'")
+    if NORMS[config.norm].transductive:
+        raise ValueError(f"norm={config.norm!r} needs each test speaker's own statistics, which a model file applied "
+                         "to single wavs cannot have; train the final model with norm='fold'")
     ids = list(table['utt_id']); rng = random.Random(config.seed); rng.shuffle(ids)
     n_valid = max(1, int(len(ids) * valid_share))
     fold = Fold(0, 'none', ('random',), tuple(ids[n_valid:]), tuple(ids[:n_valid]), tuple(ids[:n_valid]))

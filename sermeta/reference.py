@@ -10,7 +10,7 @@ import numpy as np, pandas as pd
 from .meta import initial_weights
 from .runs import write_fold_results, fold_finished
 from .features import utterance_functionals
-from .folds import speaker_normalised
+from .folds import NORMS
 
 
 # %% auto #0
@@ -33,10 +33,10 @@ def _functional_matrix(ids, features):
     if bad: raise ValueError(f"non-finite features in {bad[:3]}; re-extract them (sermeta_features) or drop them")
     return X
 
-def _speaker_functionals(table, features) -> dict:
-    "Each utterance's functionals, z-normalised over its speaker's utterances (no label read)."
+def _functionals(table, features, norm) -> dict:
+    "Each utterance's functionals, normalised over utterances as NORMS[norm] says (no label read)."
     vectors = {u: utterance_functionals(features[u])[None] for u in table['utt_id'] if u in features}
-    return {u: v[0] for u, v in speaker_normalised(table, vectors).items()}
+    return {u: v[0] for u, v in NORMS[norm].apply(table, vectors).items()}
 
 def _best_svm(X, y, c_grid):
     "The SVM with the best validation UA over `c_grid` (ties: smaller constant), its row, the table."
@@ -71,7 +71,7 @@ def svm_fold(fold,              # a folds.Fold
     label = table.set_index('utt_id')['label']
     parts = (('train', fold.train_ids), ('valid', fold.valid_ids), ('test', fold.test_ids))
     y = {part: np.array([classes.index(c) for c in label.loc[list(ids)]]) for part, ids in parts}
-    if config.norm == 'speaker': features = _speaker_functionals(table, features)
+    features = _functionals(table, features, config.norm)
     scaler = StandardScaler().fit(_functional_matrix(fold.train_ids, features))
     X = {part: scaler.transform(_functional_matrix(ids, features)) for part, ids in parts}
     svm, best, history = _best_svm(X, y, c_grid)

@@ -21,7 +21,8 @@ from .reports import run_reports, table2
 
 
 # %% auto #0
-__all__ = ['reproduce_config', 'summarize_runs', 'prepare_corpus', 'default_jobs', 'train_seeds', 'reproduce', 'reproduce_cli']
+__all__ = ['reproduce_config', 'summarize_runs', 'synthetic_folder', 'prepare_corpus', 'default_jobs', 'train_seeds', 'reproduce',
+           'reproduce_cli']
 
 # %% ../nbs/11_reproduce.ipynb #971391fe
 def reproduce_config(*, quick=False, seed=0, **settings) -> Config:
@@ -48,11 +49,15 @@ def summarize_runs(runs_root, corpus, methods, classes, table=None) -> pd.DataFr
     return out.round(1).astype({'seeds': int})
 
 # %% ../nbs/11_reproduce.ipynb #64fceadc
+def synthetic_folder(data_dir, scale, noise=None) -> Path:
+    "Where the synthetic corpus of `scale` (and annotator `noise`, if given) is generated under `data_dir`."
+    return Path(data_dir)/(f'synthetic-scale{scale:g}-seed0' + ('' if noise is None else f'-noise{noise:g}'))
+
 def prepare_corpus(corpus, root=None, *, scale=0.1, data_dir='data', classes=CLASSES):
     "(utterance table, root) of `corpus`; the synthetic corpus is generated first if needed."
     if corpus == 'synthetic':
         from sermeta.synthetic import generate_corpus
-        root = Path(root) if root else Path(data_dir)/f'synthetic-scale{scale:g}-seed0'
+        root = Path(root) if root else synthetic_folder(data_dir, scale)
         generate_corpus(root, scale=scale, seed=0)
     elif root is None:
         from sermeta.iemocap import IEMOCAP_LICENCE

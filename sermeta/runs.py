@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 from .core import atomic_write, write_json, write_digests, read_digests, damaged_files
 from .evaluate import classification_metrics, pooled_metrics
+from .folds import base_corpus
 from .config import Config, config_record, run_name, legacy_config
 
 # %% auto #0
@@ -155,7 +156,7 @@ def pool_run(out, classes) -> dict:
 # %% ../nbs/07a_runs.ipynb #1dd7b2a1
 def _make_it(runs, corpus, method, seed) -> str:
     "The commands that make (or finish) a run."
-    return (f"make it with `sermeta_reproduce --corpus {corpus.removesuffix('_balanced')}` "
+    return (f"make it with `sermeta_reproduce --corpus {base_corpus(corpus)}` "
             f"or `sermeta_train --corpus {corpus} --method {method} --seed {seed} --out {runs}`")
 
 def _read_pooled(folder):

@@ -16,7 +16,7 @@ from .config import Config, config_flags, config_overrides, run_name, frontend_s
 from .runs import run_dir, finished_seeds, read_seeds, read_run, DIVERGED
 from .experiment import run_grid
 from .train import NonFiniteLoss
-from .reproduce import reproduce_config, default_jobs, prepare_corpus
+from .reproduce import reproduce_config, default_jobs, prepare_corpus, synthetic_folder
 from .claims import correction_scores, seed_metrics
 from .paper import PAPER_TABLE3
 
@@ -223,7 +223,7 @@ def noise_sweep(levels, *, methods=('Lw',), folds='0,1', scale=0.1, runs='runs',
     config = config or reproduce_config(max_epochs=30, patience=5)  # the schedule its committed runs were made with
     rows = []
     for level in levels:
-        folder = Path(data_dir)/f'synthetic-scale{scale:g}-seed0-noise{level:g}'
+        folder = synthetic_folder(data_dir, scale, level)
         root = generate_corpus(folder, scale=scale, seed=0, annotator_noise=level)
         table = load_corpus('synthetic', root)
         feats = extract_features(table, cache_dir=cache_dir, progress=progress)

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from .core import atomic_write, make_folder
 from .config import Config, resolve_device, resolve_schedule, device_name
 from .runs import write_fold_results, write_record, read_record, fold_finished
-from .folds import fold_normaliser, speaker_normalised
+from .folds import fold_normaliser, NORMS
 from .model import EmotionClassifier, class_log_probs
 from .meta import LabelWeightState
 from .methods import BATCH_LOSSES, BatchLoss, Method, get_method
@@ -374,7 +374,7 @@ class FoldSets:
 
 def _fold_sets(fold, table, features, method, classes, config, out) -> FoldSets:
     "The fold's three sets, normalised by the training speakers' statistics (after each own)."
-    if config.norm == 'speaker': features = speaker_normalised(table, features)
+    features = NORMS[config.norm].apply(table, features)
     device, normaliser = resolve_device(config.device), fold_normaliser(fold, features)
     train_ids, train_table = _training_set(fold, table, features, method, classes, config.seed, out)
     stack = lambda ids, rows: stack_utterances(ids, rows, features, normaliser, classes, device)

@@ -1,0 +1,49 @@
+"""Committed outputs read the same on every machine: no absolute path, home folder or host name in any of them."""
+import json, re, socket, subprocess
+from pathlib import Path
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# what a machine-specific path looks like: a home or temporary folder, a site-packages, a Windows drive
+MACHINE_PATH = re.compile(r'(/root/|/home/[A-Za-z]|/Users/[A-Za-z]|/tmp/|/var/folders/|/work/|site-packages|dist-packages'
+                          r'|[A-Z]:\\\\)')
+OUTPUT_SUFFIXES = ('.md', '.csv', '.json', '.log', '.txt', '.html')  # written by code: reports, run records, logs
+
+
+def _tracked(*patterns) -> list:
+    out = subprocess.run(['git', 'ls-files', '-z', '--', *patterns], cwd=REPO, capture_output=True, text=True, check=True)
+    return [REPO/p for p in out.stdout.split('\0') if p]
+
+
+def _notebook_outputs(path) -> str:
+    "The text of every output of a notebook (its sources are code, where paths may be meant)."
+    cells = json.loads(path.read_text(encoding='utf-8'))['cells']
+    return '\n'.join(json.dumps(c.get('outputs', [])) for c in cells)
+
+
+def _machine_words(text) -> list:
+    words = set(MACHINE_PATH.findall(text))
+    host = socket.gethostname()
+    if len(host) >= 6 and host in text: words.add(host)   # a short host name could be an ordinary word
+    return sorted(words)
+
+
+def test_the_scan_sees_a_path():
+    assert _machine_words('IProgress not found in /usr/lib/python3/site-packages/tqdm') == ['site-packages']
+    assert _machine_words('see /home/alice/runs and /tmp/x') == ['/home/a', '/tmp/']
+    assert _machine_words('relative runs/emodb/Lw/seed0 and ../shared/data/emodb') == []
+
+
+def test_no_machine_path_in_notebook_outputs():
+    found = {str(p.relative_to(REPO)): words for p in _tracked('*.ipynb') if (words := _machine_words(_notebook_outputs(p)))}
+    assert not found, f'notebook outputs name a machine (re-run them where the path does not print): {found}'
+
+
+def test_no_machine_path_in_committed_outputs():
+    files = [p for p in _tracked('reports', 'bench') if p.suffix in OUTPUT_SUFFIXES or p.name.endswith('.csv.gz')]
+    assert len(files) > 100, 'the scan found too few committed outputs: is it looking in the right place?'
+    found = {}
+    for p in files:
+        text = (__import__('gzip').decompress(p.read_bytes()) if p.name.endswith('.gz') else p.read_bytes()).decode('utf-8', 'replace')
+        if words := _machine_words(text): found[str(p.relative_to(REPO))] = words
+    assert not found, f'committed outputs name a machine: {dict(list(found.items())[:20])}'
