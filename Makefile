@@ -4,7 +4,7 @@ SCALE ?= 0.1
 # run records (checkpoints aside) are kept in git beside the reports made from them
 RUNS ?= reports/runs
 
-.PHONY: install reproduce test docs check-sync
+.PHONY: install reproduce test outputs docs check-sync
 
 install:  ## the CPU build of torch first, so nothing pulls the CUDA one; then sermeta with its dev tools
 	$(PY) -m pip install -q torch==2.13.0
@@ -16,8 +16,11 @@ reproduce: install  ## the main job on the embedded synthetic corpus
 test: install  ## the whole suite: every notebook runs (its checks, its committed outputs) and the tests/ files
 	$(PY) -m pytest -q tests
 
-docs: install  ## re-execute the notebooks and store what their quick cells show (commit the result)
+outputs: install  ## re-execute the notebooks and store what their quick cells show (commit the result)
 	$(PY) tests/notebook_outputs.py
+
+docs: install  ## the static site in _site/ (not committed): README, notebooks and reports as linked pages
+	sermeta_site --out _site
 
 check-sync:  ## notebooks are clean and sermeta/ is exactly what they export
 	nbdev_clean --fname nbs

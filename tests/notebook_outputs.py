@@ -1,6 +1,6 @@
 """Execute the notebooks of `nbs/` the way `nbdev_test` does and keep what their quick cells show.
 
-    python tests/notebook_outputs.py nbs/*.ipynb     # `make docs`: store the fresh outputs in the notebooks
+    python tests/notebook_outputs.py nbs/*.ipynb     # `make outputs`: store the fresh outputs in the notebooks
 
 The notebooks are committed with the outputs of their quick cells (checks, small tables, figures), so a
 reader sees them without running anything; cells flagged `slow` or `notest` stay unexecuted.

@@ -15,4 +15,4 @@ def test_notebook(path):
         a, b = text_of(old), text_of(new)
         if a != b: changed.append(f'cell {i}:\n' + '\n'.join(difflib.unified_diff(a.splitlines(), b.splitlines(), 'committed', 'fresh', lineterm='')))
     assert not changed, (f'{path.name}: outputs differ from the committed ones; if the change is meant, '
-                         f'run `make docs` and commit the notebook\n' + '\n'.join(changed)[:4000])
+                         f'run `make outputs` and commit the notebook\n' + '\n'.join(changed)[:4000])
