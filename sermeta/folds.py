@@ -40,7 +40,7 @@ def validation_speakers(table) -> dict:
 # %% ../nbs/04_folds.ipynb #5eb15b01
 @dataclass(frozen=True)
 class Fold:
-    "One leave-one-speaker-out split: test and validation speakers, utterance ids of each part."
+    "One fold of a protocol (PROTOCOLS): its test and validation speakers, utterance ids of each part."
     index: int                  # fold number, 0-based, in sorted order of test speakers
     test_speaker: str
     valid_speakers: tuple
