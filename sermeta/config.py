@@ -68,6 +68,7 @@ class Config:
                              f"known: {[field.name for field in fields(cls)]}")
         return cls(**d)
 
+# %% ../nbs/06a_config.ipynb #b1aff992
 def _check_config(config):
     "Refuse a Config whose values cannot train, naming the field."
     rules = [('lr', config.lr > 0, '> 0'),
@@ -91,6 +92,7 @@ def _check_config(config):
         if not ok: raise ValueError(f"Config: {name} must be {rule}, got {getattr(config, name)!r}")
     if config.frontend in FRONTENDS: get_frontend(config.frontend, config)  # its options: refused by name if missing
 
+# %% ../nbs/06a_config.ipynb #db8f0a98
 def frontend_spec(config) -> str:
     "The spec of the front-end a Config asks for (its record's options read from the Config's fields)."
     return get_frontend(config.frontend, config).spec

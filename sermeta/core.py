@@ -100,6 +100,7 @@ def _take_lock(folder, what):
     f.truncate(0); f.write(_owner() + '\n'); f.flush()
     return f
 
+# %% ../nbs/00_core.ipynb #d7a0cc37
 def make_folder(folder, what='the output folder') -> Path:
     "Create `folder` and its parents; if it cannot be, an error naming the file in the way, or why."
     folder = Path(folder)

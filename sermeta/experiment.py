@@ -57,6 +57,7 @@ def _threads_per_job(jobs):
     import os
     return max(1, (os.cpu_count() or 1) // max(jobs, 1))
 
+# %% ../nbs/10_experiment.ipynb #47f95533
 def _stop_workers(pool):
     "End a process pool's workers now, mid-fold (each fold resumes from its last checkpoint)."
     stop = getattr(pool, 'terminate_workers', None)  # Python 3.14+

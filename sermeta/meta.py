@@ -72,6 +72,7 @@ class LabelWeightState:
             self.weights = rescale_weights(self.weights, w, groups)
         return self
 
+# %% ../nbs/06_meta.ipynb #5697e1f5
 def rescale_weights(before, after, groups=None) -> torch.Tensor:
     "Eq. 6: `after` scaled to mean 1; with `groups`, each group scaled back to its mean in `before`."
     return after / after.mean() if groups is None else after * _group_ratio(before, after, groups)
@@ -108,6 +109,7 @@ def _minibatch_epoch(self, log_probs,      # (N, C) log y_n of the fixed network
     self.label_logits, self.weights, self.optimizer_state = l.detach(), w.detach(), optimizer.state_dict()
     return self
 
+# %% ../nbs/06_meta.ipynb #3fba471e
 @dataclass(frozen=True)
 class LWRule:
     "An update rule of l and w: one full-batch gradient step, or an epoch of mini-batch steps of `optimizer`."

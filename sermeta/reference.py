@@ -38,6 +38,7 @@ def _functionals(table, features, norm) -> dict:
     vectors = {u: utterance_functionals(features[u])[None] for u in table['utt_id'] if u in features}
     return {u: v[0] for u, v in NORMS[norm].apply(table, vectors).items()}
 
+# %% ../nbs/17_reference.ipynb #f786289c
 def _best_svm(X, y, c_grid):
     "The SVM with the best validation UA over `c_grid` (ties: smaller constant), its row, the table."
     from sklearn.metrics import recall_score
@@ -51,6 +52,7 @@ def _best_svm(X, y, c_grid):
     best = history.sort_values(['valid_UA', 'C'], ascending=[False, True]).iloc[0]
     return fits[best.C], best, history
 
+# %% ../nbs/17_reference.ipynb #df9eabf5
 def svm_fold(fold,              # a folds.Fold
              table,             # the utterance table
              features,          # {utt_id: (frames, 32) array}

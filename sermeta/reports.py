@@ -197,6 +197,7 @@ def _reports_with_runs(corpus, runs) -> list:
         else: names.append(name)
     return names
 
+# %% ../nbs/13_reports.ipynb #4301b8ac
 # what papermill and the kernel stamp with the clock: dropped, so a report rerun on the same runs rewrites nothing
 CLOCK_FIELDS = ('start_time', 'end_time', 'duration')
 
@@ -211,6 +212,7 @@ def steady_notebook(nb):
     # printed text arrives in as many pieces as the kernel flushed, which varies from run to run: one piece per stream
     return CoalesceStreamsPreprocessor().preprocess(nb, {})[0]
 
+# %% ../nbs/13_reports.ipynb #12cc5cbd
 def _execute_report(name, params, out) -> Path:
     "Run template `name` with papermill in `out`; write notebooks/<name>.ipynb and html/<name>.html."
     import papermill, nbformat

@@ -65,6 +65,7 @@ def prepare_corpus(corpus, root=None, *, scale=0.1, data_dir='data', classes=CLA
         raise ValueError(f"--root is needed for corpus {corpus!r}" + licence)
     return load_corpus(corpus, root, classes=classes), root
 
+# %% ../nbs/11_reproduce.ipynb #6e7d8a0b
 def default_jobs(device='auto') -> int:
     "Folds trained at once: one per core on the CPU, one on a GPU."
     import os
@@ -88,6 +89,7 @@ def train_seeds(table, feats, corpus, methods, seeds, config, runs, *, folds='al
                          folds=folds, jobs=jobs, progress=progress)
     return [folder for _, _, folder in grid + grid_balanced]
 
+# %% ../nbs/11_reproduce.ipynb #b40b0ce6
 def reproduce(corpus='synthetic', root=None, *, scale=0.1, seeds=1, methods=None, quick=False, folds='all', jobs=None,
               runs='runs', data_dir='data', cache_dir=None, reports=True, reports_dir='reports', progress=True,
               **settings):  # Config fields (max_epochs=, patience=, device=, bf16=, ...)

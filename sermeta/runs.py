@@ -174,6 +174,7 @@ def _pool_again(folder, why, make_it):
     except Exception: raise ValueError(f"{folder/'config.json'}: cannot be read; {make_it}") from None
     pool_run(folder, classes)
 
+# %% ../nbs/07a_runs.ipynb #e0d35427
 def read_run(runs, corpus, method, seed):
     "(predictions, learned) of a finished run directory; a clear error if it is missing."
     folder = run_dir(runs, corpus, method, seed)

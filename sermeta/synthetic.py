@@ -165,6 +165,7 @@ def _metadata(plan, params):
                 label_noise={k: round(float(v), 4) for k, v in label_noise(plan).items()},
                 annotators=annotators, voice=voice)
 
+# %% ../nbs/02_synthetic.ipynb #b84fc209
 def _write_labels(out, plan):
     "EmoEvaluation files and synthetic_truth.csv."
     for (session, dialog), turns in plan.groupby(['session', 'dialog'], sort=True):

@@ -364,6 +364,7 @@ def _training_set(fold, table, features, method, classes, seed, out):
     relabel = dict(zip(flagged.utt_id, flagged.suggested))
     return list(fold.train_ids), table.assign(label=[relabel.get(u, c) for u, c in zip(table.utt_id, table.label)])
 
+# %% ../nbs/08_train.ipynb #622d7dec
 @dataclass
 class FoldSets:
     "A fold's training, validation and test utterances on the device."

@@ -153,6 +153,7 @@ UTTERANCE_SD = dict(f0_st=1.5, f0_range=0.8, level_db=2.5, log_rate=0.12, tilt=0
 SPEAKER_SD = dict(f0_st=1.5, f0_range=0.5, level_db=3.0, log_rate=0.10, tilt=0.05, open_quotient=0.04,
                   breath=0.03, jitter=0.03, formant_shift=0.04)    # spread of speakers around their gender
 
+# %% ../nbs/02b_voice.ipynb #b7d2e904
 def speaker_profile(speaker,  # e.g. 'Ses01F'
                     seed=0    # corpus seed
                    ) -> dict:
