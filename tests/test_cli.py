@@ -100,3 +100,20 @@ def test_traceback_on_request(bad_inputs):
     r = subprocess.run(_script('sermeta_table1') + ['--corpus', 'emodb', '--root', str(bad_inputs/'nowhere')],
                        capture_output=True, text=True, timeout=300, env={**os.environ, 'SERMETA_TRACEBACK': '1'})
     assert r.returncode != 0 and 'Traceback' in r.stderr and 'FileNotFoundError' in r.stderr
+
+
+def test_train_runs_of_different_settings_share_an_out_folder(tmp_path):
+    "sermeta_train names each run by its setting: two settings trained into one --out keep both runs."
+    import json
+    from sermeta.synthetic import generate_corpus
+    root = generate_corpus(tmp_path / 'synth', scale=0.02, seed=0)
+    base = [sys.executable, '-c', 'import sys; sys.argv[0] = "sermeta_train"; from sermeta.experiment import train_cli; '
+            'sys.exit(train_cli())', '--corpus', 'synthetic', '--root', str(root), '--method', 'svm', '--folds', '0',
+            '--out', str(tmp_path / 'runs'), '--cache_dir', str(tmp_path / 'cache')]
+    for extra in ([], ['--norm', 'speaker'], ['--norm', 'speaker']):   # the third call finds its run finished
+        r = subprocess.run(base + extra, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr[-2000:]
+    runs = sorted(p.name for p in (tmp_path / 'runs' / 'synthetic').iterdir())
+    assert runs == ['svm', 'svm@norm=speaker']
+    config = json.loads((tmp_path / 'runs/synthetic/svm@norm=speaker/seed0/config.json').read_text())['config']
+    assert config['norm'] == 'speaker' and 'lr_label' not in config   # the SVM reads no l/w setting
