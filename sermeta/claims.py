@@ -228,7 +228,7 @@ def holm(p_values) -> np.ndarray:
     adjusted[order] = np.minimum(1, np.maximum.accumulate((len(order) - np.arange(len(order))) * p[order]))
     return adjusted
 
-# %% ../nbs/16_claims.ipynb #de3c5876
+# %% ../nbs/16_claims.ipynb #a5855eba
 MIXED = ('refuse', 'mark')
 
 def _config_precision(folder) -> str:
@@ -239,7 +239,7 @@ def _config_precision(folder) -> str:
 
 def training_setups(runs, corpus, name) -> pd.DataFrame:
     "(seed, fold, device, precision) of every fold of a run's finished seeds: what trained it, in which precision."
-    setups = fold_seconds(runs, corpus, name)[['seed', 'fold', 'device']]
+    setups = fold_seconds(runs, corpus, name)[['seed', 'fold', 'device']].fillna({'device': 'unrecorded'})
     def precision(seed, fold):
         folder = run_dir(runs, corpus, name, seed)
         return json.loads((folder/f'fold{fold}'/'metrics.json').read_text()).get('precision') or _config_precision(folder)
