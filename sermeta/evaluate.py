@@ -45,11 +45,12 @@ def confusion(predictions, classes, *, truth='gold', normalize='true') -> pd.Dat
 def label_fix_rates(learned,  # learned.csv rows: utt_id, gold, learned
                     truth     # Series utt_id -> true label
                    ) -> dict:
-    "Fix recall, fix precision and break rate (in %) of learned labels against the true labels."
+    "Fixed, broken, net change of label accuracy and precision of the changes (in %) against the true labels."
     true = learned['utt_id'].map(truth)
     wrong, changed = learned['gold'] != true, learned['learned'] != learned['gold']
     now_right, now_wrong = learned['learned'] == true, learned['learned'] != true
     def pct(hits, among): return float(100 * (hits & among).sum() / among.sum()) if among.sum() else float('nan')
-    return dict(gold_wrong=float(100 * wrong.mean()), fix_recall=pct(now_right, wrong),
-                fix_precision=pct(now_right, changed), broken=pct(now_wrong, ~wrong),
-                changed=float(100 * changed.mean()))
+    gold_accuracy, learned_accuracy = float(100 * (~wrong).mean()), float(100 * now_right.mean())
+    return dict(gold_wrong=float(100 * wrong.mean()), fix_recall=pct(now_right, wrong), broken=pct(now_wrong, ~wrong),
+                net=learned_accuracy - gold_accuracy, fix_precision=pct(now_right, changed),
+                changed=float(100 * changed.mean()), gold_accuracy=gold_accuracy, learned_accuracy=learned_accuracy)

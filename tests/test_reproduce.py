@@ -46,7 +46,9 @@ def test_reproduce_end_to_end(tmp_path, capsys):
     assert not t2.loc['cleanlab', 'in_paper'] and t2.loc['Lw', 'in_paper']
     gains = pd.read_csv(rep / 'claims_gains.csv')
     assert set(gains.method) == {'Lw', 'cleanlab', 'w_within_class'} and (gains.ci_low <= gains['diff']).all() and (gains['diff'] <= gains.ci_high).all()
-    assert set(gains.verdict[gains.method.isin(['cleanlab', 'w_within_class'])]) == {'not in the paper'}
+    assert gains.paper_diff[gains.method.isin(['cleanlab', 'w_within_class'])].isna().all()  # rivals: not in the paper
+    assert set(gains.verdict) == {'seed spread unknown'} and set(gains.setup) == {'alike'}  # one seed, trained here
+    assert set(gains.resampling) == {gains.resampling.iloc[0]} and 'utterances (a single test fold)' in gains.resampling.iloc[0]
     corr = pd.read_csv(rep / 'claims_label_correction.csv', index_col=0)
     assert 0 <= corr.loc['Lw', 'fix_recall'] <= 100 and 0 <= corr.loc['Lw', 'AUROC_w_wrong'] <= 1 and 0 <= corr.loc['cleanlab', 'flag_recall'] <= 100
     assert set(pd.read_csv(rep / 'table1.csv').columns) >= {'speaker', 'happiness', 'anger'}

@@ -1,0 +1,142 @@
+"""The speaker-level paired bootstrap, Holm, the verdict rule and the device check, on small synthetic prediction tables."""
+import json
+import numpy as np, pandas as pd, pytest
+from sermeta.core import CLASSES
+from sermeta.paper import PAPER_TABLE2
+from sermeta.claims import (paired_bootstrap, variance_components, standard_error, detectable_difference, seeds_needed,
+                            holm, verdict_word, verdict_table, gains_vs_baseline, training_setups)
+
+
+def predictions(right, folds, gold, seeds):
+    "A pooled predictions table: utterance n of fold folds[n] predicted right where `right[s, n]`, else as the next class."
+    wrong = [CLASSES[(CLASSES.index(g) + 1) % len(CLASSES)] for g in gold]
+    return pd.concat([pd.DataFrame({'utt_id': np.arange(len(gold)), 'fold': folds, 'gold': gold, 'seed': s,
+                                    'pred': np.where(right[i], gold, wrong)}) for i, s in enumerate(seeds)], ignore_index=True)
+
+
+def pair(speaker_sd, rng, speakers=10, per_speaker=30, seeds=3, mean=0.0):
+    "Two methods whose difference (`mean`) varies by speaker with sd `speaker_sd` (in probability); utterances alike."
+    folds = np.repeat(np.arange(speakers), per_speaker)
+    gold = rng.choice(list(CLASSES), len(folds))
+    base = rng.random(len(folds)) < 0.7
+    gain = np.clip(rng.normal(mean, speaker_sd, speakers), -0.6, 0.6)[folds]           # a speaker's own gain or loss
+    flip = rng.random((seeds, len(folds)))
+    a = np.where(gain > 0, base | (flip < gain), base & ~(flip < -gain))
+    return predictions(a, folds, gold, range(seeds)), predictions(np.tile(base, (seeds, 1)), folds, gold, range(seeds))
+
+
+def width(interval, metric='WA'): return interval.loc[metric, 'hi'] - interval.loc[metric, 'lo']
+
+
+def test_clustering_widens_the_interval_when_speakers_share_errors():
+    rng = np.random.default_rng(0)
+    shared = pair(0.35, rng)                     # speakers gain or lose together
+    independent = pair(0.0, rng, mean=0.15)      # every speaker alike: utterances and seeds differ alone
+    for a, b in (shared, independent):
+        assert paired_bootstrap(a, b).resampling.iloc[0] == '3 seeds x 10 test folds'
+        assert paired_bootstrap(a, b, cluster='utt_id').resampling.iloc[0] == '3 seeds x 300 utterances'
+    ratio = lambda a, b: width(paired_bootstrap(a, b)) / width(paired_bootstrap(a, b, cluster='utt_id'))
+    assert ratio(*shared) > 2 * ratio(*independent)
+    assert ratio(*shared) > 2 and ratio(*independent) < 1.3
+
+
+def test_the_interval_and_the_p_value_agree():
+    a, b = pair(0.35, np.random.default_rng(1))
+    for kind in ('fold', 'utt_id'):
+        ci = paired_bootstrap(a, b, n_boot=1000, cluster=kind)
+        assert ((ci.lo > 0) | (ci.hi < 0) == (ci.p < 0.05)).all()
+        assert (ci.p >= 1 / 1000).all() and (ci.p <= 1).all()
+    same = paired_bootstrap(a, a)
+    assert (same[['diff', 'lo', 'hi']].to_numpy() == 0).all() and (same.p == 1).all()
+
+
+def test_the_standard_error_is_the_bootstraps_and_falls_with_seeds_to_the_speaker_floor():
+    a, b = pair(0.35, np.random.default_rng(2), seeds=4)
+    parts = variance_components(a, b)
+    assert np.allclose(standard_error(parts, 4), paired_bootstrap(a, b).se)
+    floor = np.sqrt(parts.cluster_var / parts.clusters)
+    assert (standard_error(parts, 10**9) - floor).abs().max() < 1e-3
+    assert (seeds_needed(parts, 2.8 * floor * 0.99) == np.inf).all()     # below what 10 speakers can show: never
+    assert (seeds_needed(parts, detectable_difference(parts, 8) * (1 + 1e-9)) == 8).all()
+
+
+def test_a_single_test_fold_falls_back_to_utterances():
+    a, b = pair(0.0, np.random.default_rng(3), mean=0.1)
+    ci = paired_bootstrap(a.assign(fold=0), b.assign(fold=0))
+    assert ci.resampling.iloc[0] == '3 seeds x 300 utterances (a single test fold)'
+
+
+def test_holm_on_known_p_values():
+    assert np.allclose(holm([0.01, 0.02, 0.03, 0.04, 0.05]), [0.05, 0.08, 0.09, 0.09, 0.09])
+    assert np.allclose(holm([0.04, 0.001, 0.5]), [0.08, 0.003, 0.5])
+    assert np.allclose(holm([0.3]), [0.3]) and np.allclose(holm([0.6, 0.6]), [1.0, 1.0])
+    adjusted = holm([0.02, np.nan, 0.01])
+    assert np.isnan(adjusted[1]) and np.allclose(adjusted[[0, 2]], [0.02, 0.02])
+
+
+@pytest.mark.parametrize('diff, low, high, p_holm, paper, detectable, seeds, word', [
+    (2.5, 1.0, 4.0, 0.001, 2.3, 2.0, 5, 'reproduced'),
+    (0.8, 0.3, 1.3, 0.001, 2.3, 2.0, 5, "smaller than the paper's"),
+    (6.0, 4.0, 8.0, 0.001, 2.3, 2.0, 5, "larger than the paper's"),
+    (-3.0, -5.0, -1.0, 0.001, 2.3, 2.0, 5, 'contradicted'),
+    (-1.0, -1.9, -0.1, 0.20, 2.3, 2.0, 5, 'contradicted'),          # Holm says nothing, but the paper's gain is excluded
+    (0.5, -2.0, 3.0, 0.60, 2.3, 5.0, 5, 'undetectable at these seeds'),
+    (0.5, -2.0, 3.0, 0.60, 2.3, 2.0, 5, 'consistent, not shown'),
+    (-2.0, -3.0, -1.0, 0.001, -1.6, 2.0, 5, 'reproduced'),           # a loss the paper reports, found
+    (1.0, 0.2, 1.8, 0.001, -1.6, 2.0, 5, 'contradicted'),
+    (3.0, 1.0, 5.0, 0.01, np.nan, 2.0, 5, 'gain'),
+    (-3.0, -5.0, -1.0, 0.01, np.nan, 2.0, 5, 'loss'),
+    (3.0, 1.0, 5.0, 0.08, np.nan, 2.0, 5, 'no difference shown'),    # the interval excludes 0, Holm does not
+    (3.0, 1.0, 5.0, 0.001, 2.3, np.nan, 1, 'seed spread unknown'),
+])
+def test_verdict_words_on_constructed_intervals(diff, low, high, p_holm, paper, detectable, seeds, word):
+    assert verdict_word(diff, low, high, p_holm, paper, detectable, seeds) == word
+
+
+def fake_run(root, method, seed, preds, device=None, precision=None, bf16=False):
+    "A finished run directory: pooled predictions, and one fold whose metrics.json records `device` (and `precision`)."
+    folder = root / 'toy' / method / f'seed{seed}'
+    (folder / 'fold0').mkdir(parents=True)
+    preds.to_csv(folder / 'predictions.csv.gz', index=False)
+    pd.DataFrame(columns=['utt_id', 'w']).to_csv(folder / 'learned.csv.gz', index=False)
+    (folder / 'metrics.json').write_text('{}')
+    (folder / 'config.json').write_text(json.dumps({'config': {'bf16': bf16}}))
+    fold = {'seconds': 1.0, **({'device': device} if device else {}), **({'precision': precision} if precision else {})}
+    (folder / 'fold0' / 'metrics.json').write_text(json.dumps(fold))
+
+
+@pytest.fixture
+def runs(tmp_path):
+    a, b = pair(0.2, np.random.default_rng(4), seeds=2)
+    for seed in (0, 1):
+        fake_run(tmp_path, 'baseline', seed, b[b.seed == seed], device='cpu')
+        fake_run(tmp_path, 'Lw', seed, a[a.seed == seed], device='cpu' if seed == 0 else 'cuda: NVIDIA H200')
+        fake_run(tmp_path, 'w', seed, a[a.seed == seed], device='cpu', bf16=True)
+        fake_run(tmp_path, 'L', seed, a[a.seed == seed], device=None if seed == 0 else 'cpu', precision='fp32')
+    return tmp_path
+
+
+def test_a_pair_trained_on_different_devices_is_refused_or_marked(runs):
+    with pytest.raises(ValueError, match=r'Lw and baseline were not trained alike \(seed 1: Lw on cuda: NVIDIA H200, '
+                                         r"baseline on cpu\).*mixed='mark'"):
+        verdict_table(runs, 'toy', [('Lw', 'baseline')])
+    with pytest.raises(ValueError, match='seed 1: Lw on cuda'):
+        gains_vs_baseline(runs, 'toy', ['Lw'])
+    marked = verdict_table(runs, 'toy', [('Lw', 'baseline')], mixed='mark', n_boot=100)
+    assert (marked.setup == 'mixed: seed 1: Lw on cuda: NVIDIA H200, baseline on cpu').all()
+    assert (marked.devices == 'cpu, cuda: NVIDIA H200').all()
+    assert verdict_table(runs, 'toy', [('Lw', 'baseline')], seeds=[0], n_boot=100).setup.eq('alike').all()
+    with pytest.raises(ValueError, match="mixed must be one of"):
+        verdict_table(runs, 'toy', [('Lw', 'baseline')], mixed='ignore')
+
+
+def test_precision_comes_from_config_and_an_unrecorded_device_is_marked(runs):
+    assert set(training_setups(runs, 'toy', 'w').precision) == {'bf16'}       # config.json bf16, folds silent
+    with pytest.raises(ValueError, match='w in bf16, baseline in fp32'):
+        verdict_table(runs, 'toy', [('w', 'baseline')])
+    table = verdict_table(runs, 'toy', [('L', 'baseline')], n_boot=100)   # unrecorded vs cpu: unknown, not refused
+    assert (table.setup == 'device unrecorded (seed 0)').all() and (table.precision == 'fp32').all()
+    assert set(table.verdict) <= {'consistent, not shown', 'undetectable at these seeds', 'contradicted', 'reproduced',
+                                  "smaller than the paper's", "larger than the paper's"}
+    paper = PAPER_TABLE2.loc['L', ['WA', 'UA']] - PAPER_TABLE2.loc['baseline', ['WA', 'UA']]
+    assert np.allclose(table.paper_diff, paper.to_numpy())
