@@ -452,7 +452,7 @@ def sensitivity_table(runs, corpus, names, *, table=None, classes=CLASSES, refer
     rows = []
     for name in done:
         method, changes = parse_setting(name)
-        row = dict(run=name, method=method, setting=', '.join(f'{k}={v}' for k, v in changes.items()) or 'as reported')
+        row = dict(run=name, method=method, setting=', '.join(f'{k}={v}' for k, v in changes.items()) or 'literal (default)')
         for _, g in gains[gains.method == name].iterrows():
             row.update({f"{g.metric}_{k}": g[k] for k in ('diff', 'ci_low', 'ci_high', 'p_holm', 'verdict')},
                        seeds=g.seeds, resampling=g.resampling, setup=g.setup)

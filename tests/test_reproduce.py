@@ -135,7 +135,7 @@ def test_sensitivity_report_reads_a_sweep(tmp_path, monkeypatch, caplog):
     read = lambda name: pd.read_csv(tmp_path / 'out' / f'sensitivity_{name}.csv').set_index(
         'run' if name == 'per_seed' else 'method' if name == 'vs_control' else 'setting')
     gains = read('gains')
-    assert set(gains.index) == {'as reported', 'lr_label=0.1, lr_weight=0.1', 'lr_label=0.0, lr_weight=0.0, lw_optimizer=gd'}
+    assert set(gains.index) == {'literal (default)', 'lr_label=0.1, lr_weight=0.1', 'lr_label=0.0, lr_weight=0.0, lw_optimizer=gd'}
     assert (gains.seeds == 2).all() and (gains.fold_seconds > 0).all() and (gains.devices == 'cpu').all()
     vs_control = read('vs_control')
     assert {'baseline', 'Lw', 'Lw@lr_label=0.1,lr_weight=0.1'} <= set(vs_control.index)
