@@ -13,14 +13,15 @@ from .core import CLASSES, reference_label, REFERENCE_LABELS
 from .methods import get_method
 from .paper import PAPER_TABLE2, PAPER_TABLE3
 from .evaluate import label_fix_rates, classification_metrics
-from .config import parse_setting, setting_name, Config
+from .config import parse_setting, setting_name, Config, run_name, READINGS
 from .runs import read_seeds, read_record, run_dir, finished_seeds, fold_seconds
 
 
 # %% auto #0
-__all__ = ['MIXED', 'VERDICT_COLUMNS', 'paired_bootstrap', 'variance_components', 'standard_error', 'detectable_difference',
-           'seeds_needed', 'power_table', 'holm', 'training_setups', 'verdict_word', 'seed_metrics', 'verdict_table',
-           'gains_vs_baseline', 'ambiguous_utterances', 'correction_scores', 'correction_table', 'disagreement',
+__all__ = ['MIXED', 'VERDICT_COLUMNS', 'FIRST_FRESH_SEED', 'paired_bootstrap', 'variance_components', 'standard_error',
+           'detectable_difference', 'seeds_needed', 'power_table', 'holm', 'training_setups', 'verdict_word',
+           'seed_metrics', 'verdict_table', 'gains_vs_baseline', 'verdict_runs', 'verdict_comparisons',
+           'corpus_verdict', 'ambiguous_utterances', 'correction_scores', 'correction_table', 'disagreement',
            'per_utterance', 'agreement_correlations', 'sensitivity_table', 'frontend_table']
 
 # %% ../nbs/16_claims.ipynb #74300a17
@@ -312,16 +313,16 @@ def _comparison(read, setups, run, reference, *, classes, seeds, n_boot, seed, l
                  seeds_better=int((by_seed[k] > 0).sum()), **setup) for k in ('WA', 'UA')]
 
 # %% ../nbs/16_claims.ipynb #5337eab9
-def verdict_table(runs, corpus, comparisons,       # [(run, reference run)]; names may be sweep settings ('Lw@...')
+def verdict_table(runs, corpus, comparisons,       # [(run, reference run[, seeds])]; names may be settings ('Lw@...')
                   *, classes=CLASSES, seeds=None,  # None: every seed both runs finished; else only these
                   n_boot=2000, seed=0, level=0.95, power=0.8, alpha=0.05,
                   mixed='refuse') -> pd.DataFrame: # 'mark': keep pairs trained on different devices or precisions, marked
     "Per comparison and metric: difference, speaker-level interval, Holm p, detectable and paper's difference, verdict."
     if mixed not in MIXED: raise ValueError(f"mixed must be one of {MIXED}, got {mixed!r}")
     read, setups = cache(partial(read_seeds, runs, corpus)), cache(partial(_seed_setups, runs, corpus))
-    rows = [row for run, reference in comparisons
-            for row in _comparison(read, setups, run, reference, classes=classes, seeds=seeds, n_boot=n_boot, seed=seed,
-                                   level=level, power=power, mixed=mixed)]
+    rows = [row for run, reference, *own in comparisons   # a comparison may carry its own seeds: (run, ref, seeds)
+            for row in _comparison(read, setups, run, reference, classes=classes, seeds=own[0] if own else seeds,
+                                   n_boot=n_boot, seed=seed, level=level, power=power, mixed=mixed)]
     table = pd.DataFrame(rows, columns=VERDICT_COLUMNS)
     table['p_holm'] = holm(table.p)
     table['verdict'] = [verdict_word(r.diff, r.ci_low, r.ci_high, r.p_holm, r.paper_diff, r.detectable, r.seeds, alpha=alpha)
@@ -334,6 +335,42 @@ def gains_vs_baseline(runs, corpus, methods, *, classes=CLASSES, reference='base
     comparisons = [(m, reference) for m in methods if m != reference]
     table = verdict_table(runs, corpus, comparisons, classes=classes, seeds=seeds, n_boot=n_boot, seed=seed, mixed=mixed)
     return table.drop(columns='reference').rename(columns={'run': 'method'})
+
+# %% ../nbs/16_claims.ipynb #7ba24b0e
+FIRST_FRESH_SEED = 10   # seeds from here on chose nothing: the screens used seed 0, the confirmations 0-5
+
+def verdict_runs() -> dict:
+    "The runs of the key contrast, by role: the two readings of Lw and the control."
+    return dict(literal=run_name('Lw', Config()), table3=run_name('Lw', Config(**READINGS['table3'])),
+                control='label_smoothing')
+
+def verdict_comparisons() -> list:
+    "(run, reference, seeds group) of every row of a corpus's verdict: 'fresh' or 'committed' seeds."
+    key = verdict_runs()
+    fresh = [(key['literal'], 'baseline'), (key['table3'], 'baseline'), (key['control'], 'baseline'),
+             (key['literal'], key['control']), (key['table3'], key['control']),
+             ('L', 'baseline'), ('w', 'baseline'), ('Lw_pretrained', 'baseline')]
+    committed = [(m, 'baseline') for m in ('oversample', 'undersample', 'soft_target', 'pencil', 'cleanlab', 'svm')]
+    return [(r, ref, 'fresh') for r, ref in fresh] + [(r, ref, 'committed') for r, ref in committed]
+
+# %% ../nbs/16_claims.ipynb #ad0b1a31
+def _group_seeds(runs, corpus, run, reference, group) -> list:
+    "The seeds of `group` both runs finished; for committed seeds, those whose recorded devices do not differ."
+    both = set(finished_seeds(runs, corpus, run)) & set(finished_seeds(runs, corpus, reference))
+    if group == 'fresh': return sorted(s for s in both if s >= FIRST_FRESH_SEED)
+    ours, theirs = _seed_setups(runs, corpus, run), _seed_setups(runs, corpus, reference)
+    alike = lambda s: 'unrecorded' in ours[s][0] | theirs[s][0] or ours[s] == theirs[s]
+    return sorted(s for s in both if s < FIRST_FRESH_SEED and alike(s))
+
+def corpus_verdict(runs, corpus, *, classes=CLASSES, n_boot=2000, seed=0) -> tuple:
+    "(verdict table, waiting comparisons) of a corpus: fresh seeds for the l/w rows, committed ones for the rest."
+    rows, waiting = [], []
+    for run, reference, group in verdict_comparisons():
+        seeds = _group_seeds(runs, corpus, run, reference, group)
+        (rows if seeds else waiting).append((run, reference, seeds, group))
+    table = verdict_table(runs, corpus, [r[:3] for r in rows], classes=classes, n_boot=n_boot, seed=seed, mixed='mark')
+    table.insert(4, 'seeds_from', [g for *_, g in rows for _ in ('WA', 'UA')])
+    return table, pd.DataFrame(waiting, columns=['run', 'reference', 'seeds', 'seeds_from']).drop(columns='seeds')
 
 # %% ../nbs/16_claims.ipynb #8c026d9e
 def _auroc(y, score):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_reports.ipynb #3c53be87
 from __future__ import annotations
-import os, sys
+import json, os, sys
 from pathlib import Path
 import numpy as np, pandas as pd
 import matplotlib; matplotlib.use('Agg')
@@ -12,16 +12,17 @@ import matplotlib.pyplot as plt, seaborn as sns
 from .core import CLASSES, write_csv, atomic_write
 from .methods import get_method, TABLE2_ROWS
 from .config import parse_setting
-from .runs import finished_seeds, read_seeds
+from .runs import finished_seeds, read_seeds, read_record, run_dir
 from .folds import BALANCED_METHODS, balanced_corpus
 from .evaluate import classification_metrics
 from .paper import PAPER_TABLE2, PAPER_QUOTED
 
 # %% auto #0
-__all__ = ['TABLE2_BESIDE', 'REPORT_FLOAT', 'REPORTS', 'REPORT_PARAMETERS', 'REPORT_PARAMETER_HELP', 'SWEEP_REPORTS',
-           'CLOCK_FIELDS', 'table2', 'mean_sd_cells', 'per_class_columns', 'headline_cells', 'per_class_table',
-           'weight_table', 'label_updates', 'save_figure', 'save_heatmap', 'model_figure', 'framework_figure',
-           'write_table', 'parameters_cell', 'report_runs', 'sweep_runs', 'missing_runs', 'report_templates',
+__all__ = ['TABLE2_BESIDE', 'REPORT_FLOAT', 'README_MARKS', 'REPORTS', 'REPORT_PARAMETERS', 'REPORT_PARAMETER_HELP',
+           'SWEEP_REPORTS', 'CLOCK_FIELDS', 'table2', 'mean_sd_cells', 'per_class_columns', 'headline_cells',
+           'per_class_table', 'weight_table', 'label_updates', 'save_figure', 'save_heatmap', 'model_figure',
+           'framework_figure', 'write_table', 'schedule_check', 'verdict_summary', 'readme_results',
+           'write_readme_results', 'parameters_cell', 'report_runs', 'sweep_runs', 'missing_runs', 'report_templates',
            'steady_notebook', 'run_reports']
 
 # %% ../nbs/13_reports.ipynb #a831538b
@@ -137,8 +138,62 @@ def write_table(df, out_dir, name, *, markdown=None):
     write_csv(df, out/f'{name}.csv', float_format=REPORT_FLOAT)
     with atomic_write(out/f'{name}.md') as f: f.write((markdown if markdown is not None else df).to_markdown() + '\n')
 
+# %% ../nbs/13_reports.ipynb #fe766519
+def _stopped_early(fold_dir, cap) -> bool:
+    "Whether every phase of a finished fold ended before `cap` epochs (early stopping, not the cap)."
+    history = read_record(fold_dir, 'history')
+    return bool((history.groupby('phase').size() < cap).all())
+
+def schedule_check(runs, corpus, names) -> pd.DataFrame:
+    "Per run: folds, share stopped by validation patience before the epoch cap, median epochs, latest best epoch."
+    rows = []
+    for name in names:
+        for seed in finished_seeds(runs, corpus, name):
+            folder = run_dir(runs, corpus, name, seed)
+            cap = json.loads((folder/'config.json').read_text())['config'].get('max_epochs')
+            for fold in sorted(folder.glob('fold*/metrics.json')):
+                m = json.loads(fold.read_text())
+                if 'best_epoch' not in m: continue   # a model without epochs (the SVM)
+                rows.append(dict(run=name, cap=cap, epochs=m['epochs'], best_epoch=m['best_epoch'],
+                                 stopped_early=_stopped_early(fold.parent, cap)))
+    frame = pd.DataFrame(rows, columns=['run', 'cap', 'epochs', 'best_epoch', 'stopped_early'])
+    return frame.groupby('run', sort=False).agg(folds=('epochs', 'size'), cap=('cap', 'max'),
+                                                stopped_early=('stopped_early', 'mean'), median_epochs=('epochs', 'median'),
+                                                latest_best_epoch=('best_epoch', 'max'))
+
+# %% ../nbs/13_reports.ipynb #25b9f10f
+README_MARKS = ('<!-- verdict: written by sermeta.reports.write_readme_results; do not edit -->',
+                '<!-- end of the verdict -->')
+
+def _cell(rows, metric) -> str:
+    r = rows[rows.metric == metric].iloc[0]
+    return f"{r['diff']:+.1f} [{r.ci_low:+.1f}, {r.ci_high:+.1f}] {r.verdict}"
+
+def verdict_summary(verdict) -> pd.DataFrame:
+    "One row per comparison of a verdict table: the runs, seeds, and per metric 'diff [interval] verdict'."
+    rows = [dict(comparison=f'`{run}` vs `{ref}`', seeds=f"{int(part.seeds.iloc[0])} {part.seeds_from.iloc[0]}",
+                 WA=_cell(part, 'WA'), UA=_cell(part, 'UA'))
+            for (run, ref), part in verdict.groupby(['run', 'reference'], sort=False)]
+    return pd.DataFrame(rows, columns=['comparison', 'seeds', 'WA', 'UA'])
+
+def readme_results(reports_dir='reports', corpora=('synthetic', 'emodb')) -> str:
+    "The README's results block: each corpus's verdict summary, from its committed verdict.csv."
+    parts = [README_MARKS[0]]
+    for corpus in corpora:
+        path = Path(reports_dir)/corpus/'verdict.csv'
+        if not path.is_file(): continue
+        parts += [f'**{corpus}** ([`{path}`]({path}); waiting runs in `verdict_waiting.csv`):', '',
+                  verdict_summary(pd.read_csv(path)).to_markdown(index=False), '']
+    return '\n'.join(parts + [README_MARKS[1]])
+
+def write_readme_results(readme='README.md', reports_dir='reports'):
+    "Replace the README's results block (between README_MARKS) with `readme_results`."
+    text = Path(readme).read_text(encoding='utf-8')
+    start, end = text.index(README_MARKS[0]), text.index(README_MARKS[1]) + len(README_MARKS[1])
+    with atomic_write(readme, encoding='utf-8') as f: f.write(text[:start] + readme_results(reports_dir) + text[end:])
+
 # %% ../nbs/13_reports.ipynb #7919f833
-REPORTS = ('table1_and_model', 'table2', 'learned', 'balanced', 'claims', 'sensitivity', 'frontends', 'raters')
+REPORTS = ('table1_and_model', 'table2', 'learned', 'balanced', 'claims', 'sensitivity', 'frontends', 'raters', 'verdict')
 # the parameters of every report template and their defaults; REPORT_PARAMETER_HELP says what each is
 REPORT_PARAMETERS = dict(corpus='synthetic', root=None, runs='runs', out='.', methods=','.join(TABLE2_ROWS), smoke=False)
 REPORT_PARAMETER_HELP = dict(corpus='synthetic, emodb, iemocap, cremad, msp_podcast, manifest',
@@ -156,7 +211,7 @@ def parameters_cell() -> str:
 def report_runs(name, corpus) -> list:
     "The (corpus, method) runs that report `name` reads beyond the Table 2 methods."
     extra = {'learned': [(corpus, 'Lw')], 'balanced': [(balanced_corpus(corpus), m) for m in BALANCED_METHODS],
-             'sensitivity': [(corpus, 'baseline')], 'frontends': [(corpus, 'baseline'), (corpus, 'svm')]}
+             'sensitivity': [(corpus, 'baseline')], 'verdict': [(corpus, 'baseline')], 'frontends': [(corpus, 'baseline'), (corpus, 'svm')]}
     return extra.get(name, [])
 
 def sweep_runs(runs, corpus, method='*') -> list:

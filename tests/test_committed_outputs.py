@@ -47,3 +47,16 @@ def test_no_machine_path_in_committed_outputs():
         text = (__import__('gzip').decompress(p.read_bytes()) if p.name.endswith('.gz') else p.read_bytes()).decode('utf-8', 'replace')
         if words := _machine_words(text): found[str(p.relative_to(REPO))] = words
     assert not found, f'committed outputs name a machine: {dict(list(found.items())[:20])}'
+
+
+def test_the_readme_results_are_the_committed_verdicts():
+    "The README's results block is exactly what the committed verdict CSVs give (never typed by hand)."
+    from sermeta.reports import readme_results, README_MARKS
+    text = (REPO/'README.md').read_text(encoding='utf-8')
+    block = text[text.index(README_MARKS[0]):text.index(README_MARKS[1]) + len(README_MARKS[1])]
+    import os
+    cwd = os.getcwd()
+    try:
+        os.chdir(REPO)
+        assert block == readme_results(), 'the README results block is stale: run sermeta.reports.write_readme_results()'
+    finally: os.chdir(cwd)
