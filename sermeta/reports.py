@@ -176,21 +176,23 @@ def verdict_summary(verdict) -> pd.DataFrame:
             for (run, ref), part in verdict.groupby(['run', 'reference'], sort=False)]
     return pd.DataFrame(rows, columns=['comparison', 'seeds', 'WA', 'UA'])
 
-def readme_results(reports_dir='reports', corpora=('synthetic', 'emodb')) -> str:
-    "The README's results block: each corpus's verdict summary, from its committed verdict.csv."
+def readme_results(reports_dir='reports', corpora=('synthetic', 'emodb'), *, readme_dir='.') -> str:
+    "A README's results block: each corpus's verdict summary from its committed verdict.csv, linked from `readme_dir`."
     parts = [README_MARKS[0]]
     for corpus in corpora:
         path = Path(reports_dir)/corpus/'verdict.csv'
         if not path.is_file(): continue
-        parts += [f'**{corpus}** ([`{path}`]({path}); waiting runs in `verdict_waiting.csv`):', '',
+        link = Path(os.path.relpath(path, readme_dir)).as_posix()
+        parts += [f'**{corpus}** ([`{link}`]({link}); the comparisons waiting for runs: `verdict_waiting.csv`)', '',
                   verdict_summary(pd.read_csv(path)).to_markdown(index=False), '']
     return '\n'.join(parts + [README_MARKS[1]])
 
-def write_readme_results(readme='README.md', reports_dir='reports'):
-    "Replace the README's results block (between README_MARKS) with `readme_results`."
+def write_readme_results(readme='README.md', reports_dir='reports', corpora=('synthetic', 'emodb')):
+    "Replace a README's results block (between README_MARKS) with `readme_results`."
     text = Path(readme).read_text(encoding='utf-8')
     start, end = text.index(README_MARKS[0]), text.index(README_MARKS[1]) + len(README_MARKS[1])
-    with atomic_write(readme, encoding='utf-8') as f: f.write(text[:start] + readme_results(reports_dir) + text[end:])
+    block = readme_results(reports_dir, corpora, readme_dir=Path(readme).parent)
+    with atomic_write(readme, encoding='utf-8') as f: f.write(text[:start] + block + text[end:])
 
 # %% ../nbs/13_reports.ipynb #7919f833
 REPORTS = ('table1_and_model', 'table2', 'learned', 'balanced', 'claims', 'sensitivity', 'frontends', 'raters', 'verdict')

@@ -92,6 +92,7 @@ def train_seeds(table, feats, corpus, methods, seeds, config, runs, *, folds='al
 # %% ../nbs/11_reproduce.ipynb #b40b0ce6
 def reproduce(corpus='synthetic', root=None, *, scale=0.1, seeds=1, methods=None, quick=False, folds='all', jobs=None,
               runs='runs', data_dir='data', cache_dir=None, reports=True, reports_dir='reports', progress=True,
+              train=True,  # False: train nothing; the reports show what `runs` holds
               **settings):  # Config fields (max_epochs=, patience=, device=, bf16=, ...)
     "Corpus -> features -> Table 1 -> every method over the folds -> reports -> summary."
     methods = [get_method(m).name for m in (methods or TABLE2_ROWS)]
@@ -113,7 +114,8 @@ def reproduce(corpus='synthetic', root=None, *, scale=0.1, seeds=1, methods=None
     feats = extract_features(table, cache_dir=cache_dir, progress=progress, frontend=frontend_spec(Config(**settings)))
     jobs = jobs or default_jobs(config(0).device)
     t0 = time.perf_counter()
-    train_seeds(table, feats, corpus, methods, range(seeds), config, runs, folds=folds, jobs=jobs, progress=progress)
+    if train: train_seeds(table, feats, corpus, methods, range(seeds), config, runs, folds=folds, jobs=jobs, progress=progress)
+    else: methods = [m for m in methods if finished_seeds(runs, corpus, m)]
     print(f"training: {time.perf_counter() - t0:.0f} s")
     # the reports and the summary show the methods trained here and any variant (VARIANTS) already finished in `runs`
     shown = methods + [v for v in VARIANTS if v not in methods and finished_seeds(runs, corpus, v)]
@@ -136,12 +138,13 @@ def reproduce_cli(corpus:str='synthetic', # synthetic (generated), emodb, iemoca
                   cache_dir:str=None,     # feature cache (default ~/.cache/sermeta/features)
                   jobs:int=None,          # folds trained at once (default: one per core on the CPU)
                   reports_dir:str='reports', # where reports/<corpus>/ goes
+                  no_training:store_true=False, # train nothing: regenerate the reports from the runs that exist
                   **settings):            # Config fields (--max_epochs, --patience, --device, ...)
     "Reproduce the paper's experiments on a corpus (default: the synthetic one, no download)."
     t0 = time.perf_counter()
     summary = reproduce(corpus, root, scale=scale, seeds=seeds, methods=methods.split(',') if methods else None,
                         quick=quick, runs=runs, data_dir=data_dir, cache_dir=cache_dir, jobs=jobs,
-                        reports_dir=reports_dir, **settings)
+                        reports_dir=reports_dir, train=not no_training, **settings)
     print('\n' + summary.to_string())
     write_csv(summary, Path(runs)/corpus/'summary.csv')
     print(f"\ntotal {time.perf_counter() - t0:.0f} s; summary in {Path(runs)/corpus/'summary.csv'}")
