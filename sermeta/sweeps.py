@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from .core import CLASSES, write_csv, write_json, console_script
 from .corpora import load_corpus
-from .features import extract_features
+from .features import extract_features, FRONTENDS
+from .folds import NORMS
 from .methods import get_method
 from .config import Config, config_flags, config_overrides, run_name, frontend_spec, READINGS
 from .runs import run_dir, finished_seeds, read_seeds, read_run, DIVERGED
@@ -123,7 +124,8 @@ def _frames(frontend, norm) -> dict:
     return {k: v for k, v in changes.items() if v != getattr(Config(), k)}
 
 FRONTEND_SCREEN = Sweep('frontends', ('svm', 'baseline'), tuple(
-    _frames(frontend, norm) for frontend in ('is09', 'egemaps', 'compare', 'logmel') for norm in ('fold', 'speaker')))
+    _frames(name, norm) for name, frontend in FRONTENDS.items() if not frontend.options   # no checkpoint needed
+    for norm in NORMS))
 SWEEPS['frontends'] = FRONTEND_SCREEN
 
 def frontend_confirmation(runs, corpus, *, n_best=2, screen=FRONTEND_SCREEN, seed=0,
