@@ -246,19 +246,28 @@ def training_setups(runs, corpus, name) -> pd.DataFrame:
         return json.loads((folder/f'fold{fold}'/'metrics.json').read_text()).get('precision') or _config_precision(folder)
     return setups.assign(precision=[precision(s, f) for s, f in zip(setups.seed, setups.fold)])
 
+def _schedule(folder) -> str:
+    "A run's epoch cap and patience as `cap/patience` (from its config.json; '?' where it says none)."
+    try: config = json.loads((Path(folder)/'config.json').read_text()).get('config', {})
+    except (OSError, ValueError): config = {}
+    return f"{config.get('max_epochs', '?')}/{config.get('patience', '?')}"
+
 def _seed_setups(runs, corpus, name) -> dict:
-    "seed -> (devices, precisions) of a run; a seed without fold records counts as device unrecorded."
+    "seed -> (devices, precisions, schedule) of a run; a seed without fold records counts as device unrecorded."
     setups = training_setups(runs, corpus, name)
+    folder = lambda seed: run_dir(runs, corpus, name, seed)
     return {seed: (frozenset(rows.device) or frozenset({'unrecorded'}),
-                   frozenset(rows.precision) or frozenset({_config_precision(run_dir(runs, corpus, name, seed))}))
+                   frozenset(rows.precision) or frozenset({_config_precision(folder(seed))}), _schedule(folder(seed)))
             for seed in finished_seeds(runs, corpus, name) for rows in [setups[setups.seed == seed]]}
 
 # %% ../nbs/16_claims.ipynb #411e0459
 def _pair_setup(ours, theirs, run, reference, seeds, mixed) -> dict:
-    "Devices, precisions and the check of a pair on `seeds`, seed by seed; a mixed pair refused or marked."
+    "Devices, precisions, schedules and the check of a pair on `seeds`, seed by seed; a mixed pair refused or marked."
     differ, unknown, name = [], [], lambda kinds: ' + '.join(sorted(kinds))
     for seed in seeds:
-        (device_a, precision_a), (device_b, precision_b) = ours[seed], theirs[seed]
+        (device_a, precision_a, schedule_a), (device_b, precision_b, schedule_b) = ours[seed], theirs[seed]
+        if schedule_a != schedule_b:
+            differ.append(f'seed {seed}: {run} at {schedule_a} epochs/patience, {reference} at {schedule_b}')
         if 'unrecorded' in device_a | device_b: unknown.append(str(seed))
         elif device_a != device_b: differ.append(f'seed {seed}: {run} on {name(device_a)}, {reference} on {name(device_b)}')
         if precision_a != precision_b:
