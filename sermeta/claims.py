@@ -12,7 +12,7 @@ from scipy import stats
 from .core import CLASSES, reference_label, REFERENCE_LABELS
 from .methods import get_method
 from .paper import PAPER_TABLE2, PAPER_TABLE3
-from .evaluate import label_fix_rates, classification_metrics
+from .evaluate import label_fix_rates, classification_metrics, vote_distributions, soft_label_scores
 from .config import parse_setting, setting_name, Config, run_name, READINGS
 from .runs import read_seeds, read_record, run_dir, finished_seeds, fold_seconds
 
@@ -22,7 +22,7 @@ __all__ = ['MIXED', 'VERDICT_COLUMNS', 'FIRST_FRESH_SEED', 'paired_bootstrap', '
            'detectable_difference', 'seeds_needed', 'power_table', 'holm', 'training_setups', 'verdict_word',
            'seed_metrics', 'verdict_table', 'gains_vs_baseline', 'verdict_runs', 'verdict_comparisons',
            'corpus_verdict', 'ambiguous_utterances', 'correction_scores', 'correction_table', 'disagreement',
-           'per_utterance', 'agreement_correlations', 'sensitivity_table', 'frontend_table']
+           'per_utterance', 'agreement_correlations', 'sensitivity_table', 'frontend_table', 'soft_label_table']
 
 # %% ../nbs/16_claims.ipynb #74300a17
 def _right(preds, utt_ids, seeds) -> np.ndarray:
@@ -543,3 +543,28 @@ def frontend_table(runs, corpus, names, *, classes=CLASSES, reference='svm', n_b
                *[f'{k}{part}' for k in ('WA', 'UA', f'UA_vs_{reference}') for part in ('', '_ci_low', '_ci_high')],
                f'UA_vs_{reference}_p', 'setup']
     return pd.DataFrame(rows, columns=columns).set_index('run')
+
+# %% ../nbs/16_claims.ipynb #d52f9027
+def _learned_vs_votes(learned, votes, classes) -> dict:
+    "Mean JSD to the votes of the learned label distributions and of the one-hot gold labels they started from."
+    from scipy.spatial.distance import jensenshannon
+    rows = learned[learned.utt_id.isin(votes.index)]
+    v = votes.loc[rows.utt_id].to_numpy()
+    gold = np.eye(len(classes))[rows.gold.map(list(classes).index).to_numpy()]
+    jsd = lambda p: float((jensenshannon(v, p, axis=1, base=2) ** 2).mean())
+    return dict(labels_JSD=jsd(rows[[f's_{c}' for c in classes]].to_numpy()), gold_JSD=jsd(gold))
+
+def soft_label_table(runs, corpus, methods, table, classes=CLASSES) -> pd.DataFrame:
+    "Per method: the soft-label scores of its predictions against the votes; learned labels against votes too."
+    votes, rows = vote_distributions(table, classes), []
+    for m in methods:
+        if not finished_seeds(runs, corpus, m): continue
+        preds, learned, seeds = read_seeds(runs, corpus, m)
+        preds = preds[preds.utt_id.isin(votes.index)]
+        per_seed = [soft_label_scores(p[[f'prob_{c}' for c in classes]].to_numpy(), votes.loc[p.utt_id].to_numpy(),
+                                      p.gold.map(list(classes).index).to_numpy()) for _, p in preds.groupby('seed')]
+        row = dict(method=m, seeds=len(seeds), **pd.DataFrame(per_seed).mean().to_dict())
+        if _method_of(m).learns_labels and {f's_{c}' for c in classes} <= set(learned.columns):
+            row.update(_learned_vs_votes(learned, votes, classes))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=['method', 'seeds', 'JSD', 'KL', 'ECE', 'labels_JSD', 'gold_JSD']).set_index('method')

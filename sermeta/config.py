@@ -153,7 +153,7 @@ def config_overrides(flags) -> dict:
 _FIELD_TYPES = {field.name: {'int': int, 'float': float, 'str': str, 'bool': lambda text: text == 'True'}[field.type]
                 for field in fields(Config)}
 
-UNNAMED = ('seed', 'device', 'bf16', 'max_epochs', 'patience')  # recorded, never part of a run's name
+UNNAMED = ('seed', 'device', 'bf16', 'max_epochs', 'patience', 'protocol', 'folds_k')  # recorded, never in a run's name
 
 def setting_name(method, changes=None) -> str:
     "`method`'s run name under Config `changes`, e.g. 'Lw@lr_weight=0.01,lw_optimizer=adam'."

@@ -8,7 +8,8 @@ import numpy as np, pandas as pd
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, precision_recall_fscore_support, confusion_matrix
 
 # %% auto #0
-__all__ = ['classification_metrics', 'pooled_metrics', 'per_fold_metrics', 'confusion', 'label_fix_rates']
+__all__ = ['classification_metrics', 'pooled_metrics', 'per_fold_metrics', 'confusion', 'label_fix_rates', 'vote_distributions',
+           'expected_calibration_error', 'soft_label_scores']
 
 # %% ../nbs/09_evaluate.ipynb #eb92bf0c
 def classification_metrics(gold,    # true (or gold) class names, one per utterance
@@ -54,3 +55,29 @@ def label_fix_rates(learned,  # learned.csv rows: utt_id, gold, learned
     return dict(gold_wrong=float(100 * wrong.mean()), fix_recall=pct(now_right, wrong), broken=pct(now_wrong, ~wrong),
                 net=learned_accuracy - gold_accuracy, fix_precision=pct(now_right, changed),
                 changed=float(100 * changed.mean()), gold_accuracy=gold_accuracy, learned_accuracy=learned_accuracy)
+
+# %% ../nbs/09_evaluate.ipynb #c90cfe3e
+def vote_distributions(table, classes) -> pd.DataFrame:
+    "utt_id -> each utterance's votes over their sum, columns `classes` (utterances without votes left out)."
+    votes = table.set_index('utt_id')[[f'votes_{c}' for c in classes]].astype(float)
+    votes.columns = list(classes)
+    return votes[votes.sum(1) > 0].div(votes.sum(1)[votes.sum(1) > 0], axis=0)
+
+def expected_calibration_error(probs, gold, bins=15) -> float:
+    "ECE of the top class: |accuracy - confidence| per confidence bin, weighted by the bin's share."
+    probs, gold = np.asarray(probs, float), np.asarray(gold)
+    confidence, right = probs.max(1), (probs.argmax(1) == gold).astype(float)
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    return float(sum(abs(right[which == b].mean() - confidence[which == b].mean()) * (which == b).mean()
+                     for b in range(bins) if (which == b).any()))
+
+def soft_label_scores(probs,   # (N, C) predicted distributions
+                      votes,   # (N, C) the raters' vote distributions
+                      gold,    # (N,) gold class indices, for the calibration error
+                      eps=1e-12) -> dict:
+    "Mean JSD (base 2) and KL(votes || prediction) against the votes, and the top class's ECE."
+    from scipy.spatial.distance import jensenshannon
+    probs, votes = np.asarray(probs, float), np.asarray(votes, float)
+    jsd = jensenshannon(votes, probs, axis=1, base=2) ** 2
+    kl = (votes * (np.log(np.maximum(votes, eps)) - np.log(np.maximum(probs, eps)))).sum(1)
+    return dict(JSD=float(jsd.mean()), KL=float(kl.mean()), ECE=expected_calibration_error(probs, gold))
