@@ -17,6 +17,7 @@ setuptools.setup(
     keywords=cfg['keywords'], python_requires=f">={cfg['min_python']}",
     packages=setuptools.find_packages(include=['sermeta', 'sermeta.*']),
     include_package_data=True, zip_safe=False,
+    package_data={'sermeta': ['*.json']},  # fitted rater parameters (crowd_<name>.json)
     install_requires=_reqs('requirements'),
     extras_require={'dev': _reqs('dev_requirements'), 'ray': _reqs('ray_requirements')},
     entry_points={'console_scripts': cfg.get('console_scripts', '').split(),

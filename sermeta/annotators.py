@@ -12,8 +12,8 @@ from .corpora import RATER_WORDS
 # %% auto #0
 __all__ = ['RATER_ANSWERS', 'OTHER_ANSWER', 'BASE_CONFUSION', 'SUSCEPTIBILITY', 'NOISE_FLOOR', 'NOISE_SLOPE', 'NO_MAJORITY_SHARE',
            'CONCENTRATION', 'EXPRESSIVENESS_BETA', 'P_FOUR_RATERS', 'P_SELF_RATING', 'SELF_RATING_CORRECT', 'VAD',
-           'rater_confusion', 'answer_words', 'majority', 'gold_counts', 'draw_labels', 'self_rating',
-           'dimensional_ratings']
+           'rater_confusion', 'answer_words', 'majority_of_counts', 'majority', 'gold_counts', 'draw_labels',
+           'self_rating', 'dimensional_ratings']
 
 # %% ../nbs/02a_annotators.ipynb #760d095f
 RATER_ANSWERS = tuple({v: k for k, v in RATER_WORDS.items()}[c] for c in CLASSES)  # rater words of CLASSES, in order
@@ -38,22 +38,28 @@ def rater_confusion(t,                     # true classes, ints (CLASSES order)
     return probs
 
 # %% ../nbs/02a_annotators.ipynb #76180f75
-def answer_words(answers,  # answers 0-4 of one utterance's raters
-                 true      # its true class index (CLASSES order)
+def answer_words(answers,                 # answers 0-4 of one utterance's raters
+                 true,                    # its true class index (CLASSES order)
+                 other_words=OTHER_ANSWER # the word of answer 4, per true class
                 ) -> list:
     "The rater words of `answers`; answer 4 is the other word of the true class."
-    return [(RATER_ANSWERS + (OTHER_ANSWER[true],))[a] for a in answers]
+    return [(RATER_ANSWERS + (other_words[true],))[a] for a in answers]
 
 # %% ../nbs/02a_annotators.ipynb #41b7d83c
-def majority(votes,  # (utterances, raters) answers 0-4, -1 for an absent rater
-            ) -> np.ndarray:
-    "Gold per row: unique top answer with >= n/2 votes, else -1 (xxx); -2 for the other word."
-    votes = np.atleast_2d(votes)
-    counts = np.stack([(votes == a).sum(1) for a in range(5)], 1)
-    n_votes, top = (votes >= 0).sum(1), counts.max(1)
+def majority_of_counts(counts  # (utterances, 5) votes for each answer: the 4 classes, then the other word
+                      ) -> np.ndarray:
+    "Gold per row: unique top answer with >= n/2 of the n votes, else -1 (xxx); -2 for the other word."
+    counts = np.atleast_2d(counts)
+    n_votes, top = counts.sum(1), counts.max(1)
     has_majority = ((counts == top[:, None]).sum(1) == 1) & (top >= np.ceil(n_votes/2))
     gold = np.where(has_majority, counts.argmax(1), -1)
     return np.where(gold == 4, -2, gold)
+
+def majority(votes,  # (utterances, raters) answers 0-4, -1 for an absent rater
+            ) -> np.ndarray:
+    "Gold per row of rater answers, by IEMOCAP's rule (`majority_of_counts`)."
+    votes = np.atleast_2d(votes)
+    return majority_of_counts(np.stack([(votes == a).sum(1) for a in range(5)], 1))
 
 # %% ../nbs/02a_annotators.ipynb #36c313a3
 NO_MAJORITY_SHARE = 0.05  # share of all utterances whose annotators have no majority (gold `xxx`)

@@ -64,12 +64,17 @@ def cremad_voice_raters(root=None) -> pd.DataFrame:
     return votes.assign(intended_label=votes.utt_id.str.extract(CLIP_ID.pattern)[2].map(CREMAD_INTENDED))
 
 # %% ../nbs/16a_raters.ipynb #491e58fd
-def synthetic_raters(scale=0.1, seed=0, annotator_noise=1.0) -> pd.DataFrame:
+def synthetic_raters(scale=0.1,             # the corpus's parameters, as `sermeta_synth` takes them
+                     seed=0,
+                     annotator_noise=1.0,
+                     raters='designed',     # who rates: 'designed' or a fitted crowd ('cremad')
+                     every_utterance=False  # keep the utterances without a 4-class gold label too
+                    ) -> pd.DataFrame:
     "The synthetic corpus's votes (votes_<class>) and true emotion per utterance, from its plan."
     from sermeta.synthetic import plan_corpus
     from sermeta.corpora import RATER_WORDS
-    plan = plan_corpus(scale=scale, seed=seed, annotator_noise=annotator_noise)
-    plan = plan[plan.gold_label.isin(CLASSES)].reset_index(drop=True)
+    plan = plan_corpus(scale=scale, seed=seed, annotator_noise=annotator_noise, raters=raters)
+    if not every_utterance: plan = plan[plan.gold_label.isin(CLASSES)].reset_index(drop=True)
     counts = {c: [sum(RATER_WORDS.get(w) == c for w in words) for words in plan.votes] for c in CLASSES}
     return pd.DataFrame({'utt_id': plan.utt_id, **{f'votes_{c}': counts[c] for c in CLASSES},
                          'true_label': plan.true_label})

@@ -5,6 +5,9 @@
 # %% ../nbs/02_synthetic.ipynb #0fa81616
 from __future__ import annotations
 import json, math, os
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 import numpy as np
@@ -12,16 +15,18 @@ import pandas as pd
 from tqdm.auto import tqdm
 from .core import CLASSES, atomic_write, write_csv, write_json, console_script
 from .paper import PAPER_TABLE1
-from .corpora import IEMOCAP_CODES
+from .corpora import IEMOCAP_CODES, RATER_WORDS
 from .annotators import (
     BASE_CONFUSION, CONCENTRATION, EXPRESSIVENESS_BETA, NO_MAJORITY_SHARE, NOISE_FLOOR, NOISE_SLOPE, OTHER_ANSWER,
     P_FOUR_RATERS, P_SELF_RATING, RATER_ANSWERS, SELF_RATING_CORRECT, SUSCEPTIBILITY,
-    answer_words, dimensional_ratings, draw_labels, gold_counts, self_rating)
+    answer_words, dimensional_ratings, draw_labels, gold_counts, majority, self_rating)
+from .crowd import CROWDS, crowd_to_dict, draw_crowd, load_crowd
 from .voice import (
     EMOTION_CUES, NEUTRAL_VOICE, SPEAKER_SD, SPEAKERS, SR, UTTERANCE_SD, render_utterance, speaker_profile)
 
 # %% auto #0
-__all__ = ['DURATION_LOGNORMAL', 'GENERATOR_VERSION', 'dialog_names', 'plan_corpus', 'label_noise', 'emo_evaluation_text',
+__all__ = ['DESIGNED_RATERS', 'RATER_MODELS', 'DURATION_LOGNORMAL', 'GENERATOR_VERSION', 'dialog_names', 'RaterModel',
+           'crowd_slots', 'crowd_raters', 'rater_model', 'plan_corpus', 'label_noise', 'emo_evaluation_text',
            'corpus_params', 'wav_path', 'generate_corpus', 'synth_cli']
 
 # %% ../nbs/02_synthetic.ipynb #fdde2be3
@@ -38,17 +43,91 @@ def dialog_names(session,  # session number 1-5
         else: names.append(f'Ses{session:02d}{gender}_script{nth//4 + 1:02d}_{(nth//2) % 2 + 1}')
     return names
 
+# %% ../nbs/02_synthetic.ipynb #8b7d53cb
+@dataclass(frozen=True)
+class RaterModel:
+    "Who rates a synthetic corpus: each speaker's slots, and how one slot becomes labels."
+    name: str             # the `raters` value
+    slots: Callable       # (scale, seed, annotator_noise) -> {speaker: [slot, ...]}
+    labels: Callable      # (rng, slot, speaker, annotator_noise) -> dict(true, expressiveness, votes, gold)
+    rater_pool: int       # raters are named E1 .. E<rater_pool>
+    other_words: tuple    # the word of answer 4, per true class
+    describe: Callable    # () -> the `annotators` entry of synthetic.json
+    xxx_share: Callable   # plan -> the `xxx_share` entry of synthetic.json
+
+# %% ../nbs/02_synthetic.ipynb #85ae5b9f
+def _designed_slots(scale, seed, annotator_noise) -> dict:
+    "Speaker -> the gold label of each of its slots: Table 1's counts per class, then the `xxx` ones."
+    counts = gold_counts(scale, annotator_noise=annotator_noise)
+    return {speaker: [gold for gold, count in zip((0, 1, 2, 3, -1), n) for _ in range(count)]
+            for speaker, n in counts.items()}
+
+def _designed_labels(rng, gold, speaker, annotator_noise) -> dict:
+    "Labels drawn to the slot's gold, the speaker's Table 1 proportions as the prior of the true class."
+    prior = np.array(PAPER_TABLE1[speaker], float); prior /= prior.sum()
+    return dict(draw_labels(rng, gold, prior, annotator_noise=annotator_noise), gold=gold)
+
+def _designed_description() -> dict:
+    "The designed annotators' parameters, for synthetic.json."
+    return dict(base_confusion=BASE_CONFUSION.tolist(), confusion_rows=list(CLASSES),
+                confusion_columns=list(RATER_ANSWERS) + ['other word'], other_words=list(OTHER_ANSWER),
+                susceptibility=SUSCEPTIBILITY.tolist(), noise_floor=NOISE_FLOOR, noise_slope=NOISE_SLOPE,
+                concentration=CONCENTRATION, expressiveness_beta=list(EXPRESSIVENESS_BETA),
+                p_four_raters=P_FOUR_RATERS, p_self_rating=P_SELF_RATING, self_rating_correct=SELF_RATING_CORRECT)
+
+DESIGNED_RATERS = RaterModel('designed', _designed_slots, _designed_labels, 6, OTHER_ANSWER, _designed_description,
+                             lambda plan: NO_MAJORITY_SHARE)
+
+# %% ../nbs/02_synthetic.ipynb #94f98f2d
+def _draws_until(rng, crowd, wanted, batch=64) -> list:
+    "Draws of `crowd`, in order, until `wanted` of them have a majority among the four classes."
+    out, kept = [], 0
+    while kept < wanted:
+        draws = draw_crowd(rng, crowd, batch)
+        for i, gold in enumerate(majority(draws['answers'])):
+            out.append(dict(true=int(draws['true'][i]), expressiveness=float(draws['expressiveness'][i]),
+                            votes=[int(a) for a in draws['answers'][i] if a >= 0], gold=int(gold)))
+            kept += gold >= 0
+            if kept == wanted: break
+    return out
+
+def crowd_slots(crowd, scale, seed, annotator_noise=1.0) -> dict:
+    "Speaker -> finished draws of `crowd`, as many with a 4-class majority as Table 1 (scaled) gives the speaker."
+    if annotator_noise != 1.0: raise ValueError(f"annotator_noise={annotator_noise}: it scales the designed raters' "
+                                                "mishearing; a fitted crowd has none to scale (leave it at 1.0)")
+    return {speaker: _draws_until(np.random.default_rng([seed, 2**31 + 1, k]), crowd, sum(counts[:4]))
+            for k, (speaker, counts) in enumerate(gold_counts(scale).items())}
+
+# %% ../nbs/02_synthetic.ipynb #d18b15cf
+def crowd_raters(name) -> RaterModel:
+    "The raters of the crowd `name` fitted in `02c_crowd` (its committed parameters)."
+    crowd = load_crowd(name)
+    return RaterModel(name, partial(crowd_slots, crowd), lambda rng, draw, speaker, annotator_noise: draw,
+                      int(crowd.n_raters.max()), crowd.other_words, lambda: dict(raters=name, **crowd_to_dict(crowd)),
+                      lambda plan: round(float((plan.code == 'xxx').mean()), 4))
+
+RATER_MODELS = {'designed': lambda: DESIGNED_RATERS, **{name: partial(crowd_raters, name) for name in CROWDS}}
+
+def rater_model(name) -> RaterModel:
+    "The raters called `name`: 'designed' or a fitted crowd."
+    if name not in RATER_MODELS: raise ValueError(f"unknown raters {name!r}; choose one of {list(RATER_MODELS)}")
+    return RATER_MODELS[name]()
+
 # %% ../nbs/02_synthetic.ipynb #3e970c88
 DURATION_LOGNORMAL = (math.log(3.7), 0.62, 1.0, 15.0)  # median, sigma, min, max (s)
-_GOLD_CODE = {v: k for k, v in IEMOCAP_CODES.items() if v in CLASSES or v is None}  # class (None: xxx) -> code
+_GOLD_CODE = {v: k for k, v in IEMOCAP_CODES.items()}  # class name (None: xxx) -> EmoEvaluation code
 
-def _utterance(seed, index, speaker, gold, annotator_noise):
+def _gold_label(gold, true, other_words) -> str:
+    "The class name of a majority: one of CLASSES, '' for none (`xxx`), or the class of the other word."
+    if gold >= 0: return CLASSES[gold]
+    return '' if gold == -1 else RATER_WORDS[other_words[true]]
+
+def _utterance(seed, index, speaker, slot, annotator_noise, raters=DESIGNED_RATERS):
     "One utterance's labels and rater lines (a plan row minus ids and times), duration, gap."
     rng = np.random.default_rng([seed, index, 0])
-    prior = np.array(PAPER_TABLE1[speaker], float); prior /= prior.sum()
-    labels = draw_labels(rng, gold, prior, annotator_noise=annotator_noise)
+    labels = raters.labels(rng, slot, speaker, annotator_noise)
     true, e = labels['true'], labels['expressiveness']
-    raters = [f'E{i}' for i in sorted(rng.choice(6, len(labels['votes']), replace=False) + 1)]
+    names = [f'E{i}' for i in sorted(rng.choice(raters.rater_pool, len(labels['votes']), replace=False) + 1)]
     mu, sigma, lo, hi = DURATION_LOGNORMAL
     duration = round(float(np.clip(rng.lognormal(mu, sigma), lo, hi)), 4)
     gap = round(float(rng.uniform(0.2, 2.0)), 4)
@@ -56,34 +135,36 @@ def _utterance(seed, index, speaker, gold, annotator_noise):
     dims_raters = [f'E{i}' for i in sorted(rng.choice(6, rng.integers(1, 4), replace=False) + 1)]
     if rng.random() < 0.5: dims_raters[-1] = f'{speaker[-1]}1'
     dims = dimensional_ratings(rng, true, e, len(dims_raters))
-    gold_label = CLASSES[gold] if gold >= 0 else None
-    row = dict(code=_GOLD_CODE[gold_label], gold_label=gold_label or '', true_label=CLASSES[true],
-               expressiveness=round(e, 4), n_raters=len(labels['votes']), raters=raters,
-               votes=answer_words(labels['votes'], true),
-               self_rating='' if own_answer is None else answer_words([own_answer], true)[0], dims_raters=dims_raters,
+    gold_label = _gold_label(labels['gold'], true, raters.other_words)
+    words = partial(answer_words, true=true, other_words=raters.other_words)
+    row = dict(code=_GOLD_CODE[gold_label or None], gold_label=gold_label, true_label=CLASSES[true],
+               expressiveness=round(e, 4), n_raters=len(labels['votes']), raters=names, votes=words(labels['votes']),
+               self_rating='' if own_answer is None else words([own_answer])[0], dims_raters=dims_raters,
                dims=dims.tolist(), vad=[round(float(v), 4) for v in dims.mean(0)])
     return row, duration, gap
 
 # %% ../nbs/02_synthetic.ipynb #dca77b9e
 def plan_corpus(*, scale=0.1,          # fraction of Table 1's counts
                 seed=0,                # seed of every random draw
-                annotator_noise=1.0    # nu, see `rater_confusion`
+                annotator_noise=1.0,   # nu, see `rater_confusion` (designed raters only)
+                raters='designed'      # who rates: 'designed' or a fitted crowd ('cremad')
                ) -> pd.DataFrame:
     "One row per utterance with everything but the audio: ids, dialog, labels, votes, times."
-    counts, rows = gold_counts(scale, annotator_noise=annotator_noise), []
+    model = rater_model(raters)
+    speaker_slots, rows = model.slots(scale, seed, annotator_noise), []
     layout_rng = np.random.default_rng([seed, 2**31])
     for session in range(1, 6):
-        slots = [(speaker, gold) for speaker in (f'Ses{session:02d}F', f'Ses{session:02d}M')
-                 for gold, count in zip((0, 1, 2, 3, -1), counts[speaker]) for _ in range(count)]
+        slots = [(speaker, slot) for speaker in (f'Ses{session:02d}F', f'Ses{session:02d}M')
+                 for slot in speaker_slots[speaker]]
         slots = [slots[i] for i in layout_rng.permutation(len(slots))]
         n_dialogs = max(2, round(len(slots)/30))
         dialog_slots = np.array_split(np.arange(len(slots)), n_dialogs)
         for dialog, turn_slots in zip(dialog_names(session, n_dialogs), dialog_slots):
             clock, turns = round(float(layout_rng.uniform(1, 5)), 4), {'F': 0, 'M': 0}
             for slot in turn_slots:
-                speaker, gold = slots[slot]
+                speaker, labels = slots[slot]
                 gender = speaker[-1]
-                row, duration, gap = _utterance(seed, len(rows), speaker, gold, annotator_noise)
+                row, duration, gap = _utterance(seed, len(rows), speaker, labels, annotator_noise, model)
                 rows.append(dict(index=len(rows), utt_id=f'{dialog}_{gender}{turns[gender]:03d}', speaker=speaker,
                                  session=f'Session{session}', dialog=dialog, **row,
                                  start=clock, end=round(clock + duration, 4), duration=duration))
@@ -95,7 +176,7 @@ def plan_corpus(*, scale=0.1,          # fraction of Table 1's counts
 def label_noise(plan  # a `plan_corpus` table (or synthetic_truth.csv)
                ) -> pd.Series:
     "Share of utterances whose gold label is not the true emotion, per gold class and overall."
-    labelled = plan[plan.gold_label.fillna('') != '']
+    labelled = plan[plan.gold_label.isin(CLASSES)]
     wrong = labelled.gold_label != labelled.true_label
     out = wrong.groupby(labelled.gold_label).mean().reindex(list(CLASSES))
     out['overall'] = wrong.mean()
@@ -119,10 +200,11 @@ def emo_evaluation_text(dialog  # the `plan_corpus` rows of one dialog, in turn 
 # %% ../nbs/02_synthetic.ipynb #352082e4
 GENERATOR_VERSION = 1  # bump when the same parameters would give different files
 
-def corpus_params(*, scale=0.1, seed=0, annotator_noise=1.0) -> dict:
-    "The parameters that determine a synthetic corpus's files."
+def corpus_params(*, scale=0.1, seed=0, annotator_noise=1.0, raters='designed') -> dict:
+    "The parameters that determine a synthetic corpus's files (`raters` only when not the designed ones)."
+    rater_model(raters)  # an unknown name fails here, before any file is written
     return dict(scale=float(scale), seed=int(seed), annotator_noise=float(annotator_noise),
-                generator=GENERATOR_VERSION)
+                generator=GENERATOR_VERSION, **({} if raters == 'designed' else {'raters': raters}))
 
 # %% ../nbs/02_synthetic.ipynb #f32d5949
 def wav_path(out,  # corpus folder
@@ -137,7 +219,7 @@ def _check_folder(out, params):
     meta = out/'synthetic.json'
     if meta.is_file():
         old = json.loads(meta.read_text())['params']
-        diff = {k: (old.get(k), v) for k, v in params.items() if old.get(k) != v}
+        diff = {k: (old.get(k), params.get(k)) for k in sorted(set(old) | set(params)) if old.get(k) != params.get(k)}
         if diff:
             state = 'finished' if (out/'DONE').is_file() else 'partial'
             raise ValueError(f"{out}: holds a {state} synthetic corpus made with other parameters ("
@@ -149,21 +231,18 @@ def _check_folder(out, params):
 def _metadata(plan, params):
     "The content of synthetic.json."
     from sermeta import __version__
+    model = rater_model(params.get('raters', 'designed'))
     table = plan.assign(gold=plan.gold_label.replace('', 'xxx'))
-    counts = {speaker: {label: int((rows.gold == label).sum()) for label in CLASSES + ('xxx',)}
+    labels = CLASSES + ('xxx',) + tuple(sorted(set(table.gold) - set(CLASSES) - {'xxx'}))
+    counts = {speaker: {label: int((rows.gold == label).sum()) for label in labels}
               for speaker, rows in table.groupby('speaker')}
-    annotators = dict(base_confusion=BASE_CONFUSION.tolist(), confusion_rows=list(CLASSES),
-                      confusion_columns=list(RATER_ANSWERS) + ['other word'], other_words=list(OTHER_ANSWER),
-                      susceptibility=SUSCEPTIBILITY.tolist(), noise_floor=NOISE_FLOOR, noise_slope=NOISE_SLOPE,
-                      concentration=CONCENTRATION, expressiveness_beta=list(EXPRESSIVENESS_BETA),
-                      p_four_raters=P_FOUR_RATERS, p_self_rating=P_SELF_RATING, self_rating_correct=SELF_RATING_CORRECT)
     voice = dict(neutral=NEUTRAL_VOICE, emotion_cues=EMOTION_CUES, utterance_sd=UTTERANCE_SD, speaker_sd=SPEAKER_SD,
                  duration_lognormal=list(DURATION_LOGNORMAL),
                  speakers={speaker: speaker_profile(speaker, params['seed']) for speaker in SPEAKERS})
-    return dict(params=params, sermeta_version=__version__, sample_rate=SR, xxx_share=NO_MAJORITY_SHARE, counts=counts,
-                n_utterances=len(plan), hours=round(float(plan.duration.sum())/3600, 4),
+    return dict(params=params, sermeta_version=__version__, sample_rate=SR, xxx_share=model.xxx_share(plan),
+                counts=counts, n_utterances=len(plan), hours=round(float(plan.duration.sum())/3600, 4),
                 label_noise={k: round(float(v), 4) for k, v in label_noise(plan).items()},
-                annotators=annotators, voice=voice)
+                annotators=model.describe(), voice=voice)
 
 # %% ../nbs/02_synthetic.ipynb #b84fc209
 def _write_labels(out, plan):
@@ -185,17 +264,19 @@ def _render_chunk(jobs):
 def generate_corpus(out_dir,              # folder to write (created; may hold a partial run of the same parameters)
                     *, scale=0.1,         # fraction of Table 1's counts (1.0: 4490 + 5% xxx utterances, ~5.7 h)
                     seed=0,               # seed of every random draw; same seed, same bytes
-                    annotator_noise=1.0,  # nu: scales how often annotators mishear; 0 = perfect
+                    annotator_noise=1.0,  # nu: scales how often the designed annotators mishear; 0 = perfect
+                    raters='designed',    # who rates: 'designed' (02a_annotators) or a fitted crowd ('cremad')
                     audio=True,           # write the wavs (False: labels and sidecars only)
                     n_jobs=None,          # worker processes for the audio (default: all cores)
                     progress=True         # show a progress bar
                    ) -> Path:
     "Write a synthetic corpus in IEMOCAP's layout to `out_dir` (resumable); return its path."
-    out, params = Path(out_dir).expanduser(), corpus_params(scale=scale, seed=seed, annotator_noise=annotator_noise)
+    out = Path(out_dir).expanduser()
+    params = corpus_params(scale=scale, seed=seed, annotator_noise=annotator_noise, raters=raters)
     _check_folder(out, params)
     done = out/'DONE'
     if done.is_file() and (json.loads(done.read_text())['audio'] or not audio): return out
-    plan = plan_corpus(**{k: params[k] for k in ('scale', 'seed', 'annotator_noise')})
+    plan = plan_corpus(**{k: params[k] for k in ('scale', 'seed', 'annotator_noise')}, raters=raters)
     write_json(_metadata(plan, params), out/'synthetic.json')
     _write_labels(out, plan)
     if audio:
@@ -219,11 +300,12 @@ def generate_corpus(out_dir,              # folder to write (created; may hold a
 def synth_cli(out_dir:str,               # folder to write the corpus into
               scale:float=0.1,           # fraction of the paper's Table 1 counts (1.0: 4490 utterances)
               seed:int=0,                # random seed; the same seed gives the same bytes
-              annotator_noise:float=1.0, # how often simulated annotators mishear (0: never)
+              annotator_noise:float=1.0, # how often the designed annotators mishear (0: never)
+              raters:str='designed',     # who rates: 'designed' (3-4 raters) or 'cremad' (fitted to CREMA-D's crowd)
               no_audio:bool=False,       # write labels and sidecars only, no wavs
               n_jobs:int=None,           # worker processes (default: all cores)
              ):
     "Write a synthetic emotional-speech corpus in IEMOCAP's release layout."
-    out = generate_corpus(out_dir, scale=scale, seed=seed, annotator_noise=annotator_noise,
+    out = generate_corpus(out_dir, scale=scale, seed=seed, annotator_noise=annotator_noise, raters=raters,
                           audio=not no_audio, n_jobs=n_jobs)
     print(out)

@@ -1,0 +1,152 @@
+"""Raters fitted to a crowd's vote table (sermeta.crowd) and the synthetic corpus they rate (`sermeta_synth --raters`)."""
+import json, os, shutil, subprocess, sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sermeta.core import CLASSES
+from sermeta.annotators import gold_counts, majority
+from sermeta.corpora import RATER_WORDS, load_corpus
+from sermeta.crowd import (CREMAD_LEVELS, crowd_file, crowd_summary, crowd_to_dict, draw_crowd, fit_cremad_crowd,
+                           fit_crowd, load_crowd, read_vote_table)
+from sermeta.raters import cremad_voice_raters, default_cremad_root, rater_summary
+from sermeta.synthetic import generate_corpus, plan_corpus
+
+CREMAD_VOTES = default_cremad_root()/'processedResults'/'tabulatedVotes.csv'
+needs_cremad = pytest.mark.skipif(not CREMAD_VOTES.is_file(), reason=f'CREMA-D vote table not found at {CREMAD_VOTES}')
+ANSWERS = CLASSES + ('fear',)  # a drawn table names the fifth answer fear
+
+
+def drawn_table(crowd, n, seed) -> pd.DataFrame:
+    "A vote table of `n` utterances drawn from `crowd`: votes_<class>, intended_label, level."
+    draws = draw_crowd(np.random.default_rng(seed), crowd, n)
+    return pd.DataFrame({'utt_id': [f'u{i}' for i in range(n)],
+                         **{f'votes_{a}': (draws['answers'] == k).sum(1) for k, a in enumerate(ANSWERS)},
+                         'intended_label': np.array(crowd.classes)[draws['true']],
+                         'level': np.array(crowd.levels)[draws['level']]})
+
+
+@needs_cremad
+def test_committed_parameters_are_the_fit_of_cremads_vote_table():
+    assert crowd_to_dict(fit_cremad_crowd()) == json.loads(crowd_file('cremad').read_text())
+
+
+@needs_cremad
+def test_fitted_crowd_rates_like_cremads_crowd():
+    cremad = cremad_voice_raters()
+    cremad = cremad[cremad.intended_label.isin(CLASSES)]
+    observed = rater_summary({'CREMA-D': (cremad, 'intended_label')}).iloc[0]
+    drawn = crowd_summary(load_crowd('cremad'), 20000, seed=1).loc['every utterance']
+    gap = (drawn - observed).abs()
+    assert gap['pairwise agreement'] < 0.03 and gap['unanimous %'] < 5, gap
+    assert (gap[[f'{c} -> {c} %' for c in CLASSES]] < 5).all(), gap
+
+
+def test_fit_recovers_the_raters_it_was_drawn_from():
+    crowd = load_crowd('cremad')
+    fit = fit_crowd(drawn_table(crowd, 30000, 0), level='level', levels=CREMAD_LEVELS)
+    cells = fit.utterances >= 400  # every level of every class present in the table
+    assert cells.sum() == (crowd.level_shares > 0).sum()
+    np.testing.assert_allclose(fit.answer_probs[cells], crowd.answer_probs[cells], atol=0.03)
+    np.testing.assert_allclose(fit.concentration[cells], crowd.concentration[cells], rtol=0.3)
+    np.testing.assert_allclose(fit.level_shares, crowd.level_shares, atol=0.01)
+    np.testing.assert_allclose(fit.class_shares, crowd.class_shares, atol=0.01)
+    assert fit.other_words == ('Fear',)*4
+
+
+@pytest.fixture
+def table_file(tmp_path):
+    "Write a drawn vote table, changed by `change(table)`, to a CSV file; return its path."
+    def write(change=lambda t: t):
+        path = tmp_path/'votes.csv'
+        change(drawn_table(load_crowd('cremad'), 400, 1).astype(object)).to_csv(path, index=False)
+        return path
+    return write
+
+
+def _fit(path):
+    return fit_crowd(read_vote_table(path), level='level', levels=CREMAD_LEVELS, source=path)
+
+
+def _set(column, row, value):
+    "A change of the table: `value` at (`row`, `column`)."
+    def change(t):
+        t.loc[row, column] = value
+        return t
+    return change
+
+
+@pytest.mark.parametrize('change, message', [
+    (lambda t: t.drop(columns=[c for c in t if c.startswith('votes_')]), ': no vote column (votes_<class>'),
+    (_set('votes_anger', 5, -2), ', column votes_anger, line 7: not a vote count, a whole number >= 0 (found -2)'),
+    (_set('votes_neutral', 0, 'many'), ", column votes_neutral, line 2: not a vote count, a whole number >= 0 (found 'many')"),
+    (_set('intended_label', 3, 'calm'), ", column intended_label, line 5: class 'calm' has no vote column, so the fit "
+                                        "has never seen it"),
+    (_set('level', 2, 'high'), ", column level, line 4: level 'high' is not one of ['LO', 'MD', 'XX', 'HI']"),
+    (lambda t: t.drop(index=t.index[t.intended_label == 'happiness'][30:]),
+     ": only 30 utterance(s) whose intended_label is 'happiness'; a fit needs at least 50 of every class"),
+], ids=['no vote column', 'negative count', 'not a number', 'unseen class', 'unseen level', 'too few'])
+def test_bad_vote_table_gets_one_message_naming_file_column_and_row(table_file, change, message):
+    path = table_file(change)
+    with pytest.raises(ValueError) as e: _fit(path)
+    assert str(e.value).startswith(str(path)) and message in str(e.value), str(e.value)
+
+
+def test_a_good_vote_table_file_fits(table_file):
+    assert _fit(table_file()).utterances.sum() == 400
+
+
+def _answers(words):
+    "Answer indices 0-4 of a plan row's rater words, padded with -1 to twelve raters."
+    return [CLASSES.index(RATER_WORDS[w]) if RATER_WORDS[w] in CLASSES else 4 for w in words] + [-1]*(12 - len(words))
+
+
+def test_crowd_corpus_gold_is_the_majority_and_table1_sets_the_labelled_counts(tmp_path):
+    plan = plan_corpus(scale=0.02, seed=2, raters='cremad')
+    crowd = load_crowd('cremad')
+    gold = majority([_answers(w) for w in plan.votes])
+    expected = [CLASSES[g] if g >= 0 else '' if g == -1 else RATER_WORDS[crowd.other_words[CLASSES.index(t)]]
+                for g, t in zip(gold, plan.true_label)]
+    assert plan.gold_label.tolist() == expected
+    assert plan.n_raters.max() > 6 and set(plan.code) >= {'neu', 'xxx'}
+    root = generate_corpus(tmp_path/'crowd', scale=0.02, seed=2, raters='cremad', audio=False, progress=False)
+    table = load_corpus('synthetic', root, missing_audio='keep')
+    assert table.groupby('speaker').size().to_dict() == {s: sum(n[:4]) for s, n in gold_counts(0.02).items()}
+    labelled = plan[plan.gold_label.isin(CLASSES)]
+    assert table.set_index('utt_id').label.to_dict() == labelled.set_index('utt_id').gold_label.to_dict()
+    meta = json.loads((root/'synthetic.json').read_text())
+    assert meta['params']['raters'] == meta['annotators']['raters'] == 'cremad'
+
+
+def test_a_folder_of_one_rater_model_refuses_the_other(tmp_path):
+    root = generate_corpus(tmp_path/'crowd', scale=0.005, seed=0, raters='cremad', audio=False, progress=False)
+    with pytest.raises(ValueError, match="raters='cremad', asked None"):
+        generate_corpus(root, scale=0.005, seed=0, audio=False, progress=False)
+
+
+def _synth(*args):
+    "Run sermeta_synth with `args`; its completed process."
+    exe = shutil.which('sermeta_synth')
+    cmd = [exe] if exe else [sys.executable, '-c', "import sys; sys.argv[0] = 'sermeta_synth'; "
+                                                   "from sermeta.synthetic import synth_cli; sys.exit(synth_cli())"]
+    env = {k: v for k, v in os.environ.items() if k != 'SERMETA_TRACEBACK'}
+    return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, timeout=300, env=env)
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--raters', 'crowd'], "unknown raters 'crowd'; choose one of ['designed', 'cremad']"),
+    (['--raters', 'cremad', '--annotator_noise', '0.5'], 'a fitted crowd has none to scale (leave it at 1.0)'),
+])
+def test_synth_cli_bad_raters_end_in_one_message(tmp_path, args, message):
+    r = _synth(tmp_path/'corpus', '--scale', '0.005', '--no_audio', *args)
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.returncode != 0 and 'Traceback' not in r.stderr
+    assert last.startswith('sermeta_synth: error: ') and message in last, r.stderr[-2000:]
+
+
+def test_synth_cli_writes_a_crowd_corpus(tmp_path):
+    r = _synth(tmp_path/'corpus', '--scale', '0.005', '--no_audio', '--raters', 'cremad')
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads((tmp_path/'corpus'/'DONE').read_text())['raters'] == 'cremad'
