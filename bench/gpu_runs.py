@@ -114,7 +114,8 @@ def sweep(a):
     left = [str(run[2]) for run in grid if frontend_spec(run[1]) not in made]
     print(f"{len(grid) - len(left)} runs, {time.perf_counter() - t0:.0f} s wall"
           + (f"; left out, no bundle of their front-end: {left}" if left else ''), flush=True)
-    print(sweep_summary(chosen, corpus, a.runs).round(1).to_string())
+    names = list(dict.fromkeys(folder.parent.name for _, _, folder in grid))
+    print(sweep_summary(chosen, corpus, a.runs, names).round(1).to_string())
 
 
 def parser():

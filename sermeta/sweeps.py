@@ -155,10 +155,10 @@ def sweep_grid(sweep, corpus, seeds, runs, base) -> list:
     configs = [(seed, m, Config(**{**base(seed).to_dict(), **changes})) for seed in seeds for m, changes in sweep.runs]
     return [(get_method(m), config, run_dir(runs, corpus, run_name(m, config), seed)) for seed, m, config in configs]
 
-def sweep_summary(sweep, corpus, runs) -> pd.DataFrame:
-    "WA/UA of every finished (method, setting) of `sweep`, pooled per seed and averaged over seeds."
+def sweep_summary(sweep, corpus, runs, names=None) -> pd.DataFrame:
+    "WA/UA of every finished run of `sweep` (`names`: its run names, by default at the default base)."
     rows = []
-    for name in sweep.names:
+    for name in names or sweep.names:
         if not finished_seeds(runs, corpus, name): continue
         preds, _, seeds = read_seeds(runs, corpus, name)
         rows.append(dict(run=name, **seed_metrics(preds, CLASSES).mean(), seeds=len(seeds)))
@@ -186,7 +186,8 @@ def run_sweep(corpus, root=None, *, sweep='sensitivity', seeds=(0,), folds='all'
         return features[spec]
     base = lambda seed: reproduce_config(seed=seed, **settings)
     jobs = jobs or default_jobs(base(0).device)
-    print(f"{grid.name}: {grid.names}", flush=True)
+    names = list(dict.fromkeys(run[2].parent.name for run in sweep_grid(grid, corpus, seeds[:1], runs, base)))
+    print(f"{grid.name}: {names}", flush=True)
     for seed in seeds:  # seed by seed, setting by setting: a stopped sweep leaves whole runs
         for run in sweep_grid(grid, corpus, [seed], runs, base):
             if (Path(run[2])/DIVERGED).is_file():
@@ -195,7 +196,7 @@ def run_sweep(corpus, root=None, *, sweep='sensitivity', seeds=(0,), folds='all'
             try: run_grid(table, features_for(run[1]), [run], classes=CLASSES, corpus=corpus, folds=folds, jobs=jobs,
                           progress=progress)
             except NonFiniteLoss as e: mark_diverged(run[2], e)
-    return sweep_summary(grid, corpus, runs)
+    return sweep_summary(grid, corpus, runs, names)
 
 # %% ../nbs/11a_sweeps.ipynb #f0d7c39f
 @console_script(more_flags=config_flags)

@@ -100,7 +100,7 @@ def test_sensitivity_sweep_trains_named_runs_and_resumes(tmp_path, monkeypatch, 
                                        dict(lw_optimizer='sgd', lr_label=500.0, lr_weight=500.0)))
     monkeypatch.setitem(S.SWEEPS, 'small', small)
     kw = dict(sweep='small', folds='0', scale=0.02, runs=tmp_path / 'runs', data_dir=tmp_path / 'data', jobs=1,
-              cache_dir=tmp_path / 'cache', progress=False, max_epochs=2, patience=2, fc_size=16, lstm_size=8)
+              cache_dir=tmp_path / 'cache', progress=False, max_epochs=2, patience=2)  # the default model: the names the reports read
     summary = S.run_sweep('synthetic', **kw)
     assert list(summary.index) == ['Lw', 'Lw@lr_label=0.1,lr_weight=0.1']  # adam is the default rule
     assert 'left out, its l/w update diverges' in capsys.readouterr().out
@@ -127,7 +127,7 @@ def test_sensitivity_report_reads_a_sweep(tmp_path, monkeypatch, caplog):
     monkeypatch.setitem(S.SWEEPS, 'small_sens', small)
     runs = tmp_path / 'runs'
     kw = dict(sweep='small_sens', folds='0', scale=0.02, runs=runs, data_dir=tmp_path / 'data', jobs=1,
-              cache_dir=tmp_path / 'cache', progress=False, max_epochs=2, patience=2, fc_size=16, lstm_size=8)
+              cache_dir=tmp_path / 'cache', progress=False, max_epochs=2, patience=2)  # the default model: the names the reports read
     S.run_sweep('synthetic', seeds=[0, 1], **kw)
     [html] = run_reports('synthetic', tmp_path / 'data' / 'synthetic-scale0.02-seed0', runs=runs, out=tmp_path / 'out',
                          names=['sensitivity'], smoke=True, progress=False)
@@ -173,8 +173,7 @@ def test_frontend_sweep_and_its_report(tmp_path, monkeypatch):
     monkeypatch.setitem(S.SWEEPS, 'small_frontends', small)
     runs = tmp_path / 'runs'
     summary = S.run_sweep('synthetic', sweep='small_frontends', folds='0', scale=0.02, runs=runs, data_dir=tmp_path / 'data',
-                          jobs=1, cache_dir=tmp_path / 'cache', progress=False, max_epochs=2, patience=2, fc_size=16,
-                          lstm_size=8)
+                          jobs=1, cache_dir=tmp_path / 'cache', progress=False, max_epochs=2, patience=2)
     names = ['svm', 'svm@frontend=logmel,norm=speaker', 'baseline', 'baseline@frontend=logmel,norm=speaker',
              'Lw@lr_label=0,lr_weight=0,lw_optimizer=gd,frontend=logmel,norm=speaker']  # the grid, then the extra run
     assert list(summary.index) == names
@@ -213,8 +212,9 @@ def test_gpu_runs_sweep_trains_each_frontend_from_its_bundle(tmp_path, monkeypat
                                        '--seeds', '0', '--folds', '0', '--runs', str(runs), '--jobs', '1',
                                        '--max_epochs', '2', '--patience', '2', '--fc_size', '16', '--lstm_size', '8']))
     out = capsys.readouterr().out
-    assert "left out, no bundle of their front-end: ['" in out and 'baseline@frontend=egemaps' in out
-    logmel = runs / 'synthetic' / 'baseline@frontend=logmel,norm=speaker' / 'seed0'
-    assert (logmel / 'fold0' / 'done').is_file() and (runs / 'synthetic' / 'baseline' / 'seed0' / 'fold0' / 'done').is_file()
+    small_model = 'fc_size=16,lstm_size=8'   # a run is named by every setting it changes, the model's size too
+    assert "left out, no bundle of their front-end: ['" in out and f'baseline@{small_model},frontend=egemaps' in out
+    logmel = runs / 'synthetic' / f'baseline@{small_model},frontend=logmel,norm=speaker' / 'seed0'
+    assert (logmel / 'fold0' / 'done').is_file() and (runs / 'synthetic' / f'baseline@{small_model}' / 'seed0' / 'fold0' / 'done').is_file()
     assert json.loads((logmel / 'config.json').read_text())['config']['frontend'] == 'logmel'
-    assert not (runs / 'synthetic' / 'baseline@frontend=egemaps').exists()
+    assert not (runs / 'synthetic' / f'baseline@{small_model},frontend=egemaps').exists()
