@@ -432,7 +432,7 @@ def correction_scores(runs, corpus, method, table) -> dict:
 def correction_table(runs, corpus, methods, table) -> pd.DataFrame:
     "`correction_scores` of every method that learns labels or weights or cleans, one row each."
     scored = lambda spec: spec.learns_labels or spec.updates_weights or spec.clean != 'none'
-    keep = [m for m in methods if scored(get_method(m))]
+    keep = [m for m in methods if scored(_method_of(m))]
     rows = [correction_scores(runs, corpus, m, table) for m in keep]
     return pd.DataFrame(rows, columns=None if keep else ['method']).set_index('method')
 
@@ -464,8 +464,8 @@ def agreement_correlations(runs, corpus, methods, table, classes=CLASSES):
         utts = utts.assign(disagreement=lambda frame: frame.index.map(disagreements), method=m)
         data.append(utts)
         for col in ('w', 'confidence'):
-            if col == 'w' and not get_method(m).updates_weights: continue
-            if col == 'confidence' and not get_method(m).learns_labels: continue
+            if col == 'w' and not _method_of(m).updates_weights: continue
+            if col == 'confidence' and not _method_of(m).learns_labels: continue
             overall = spearmanr(utts[col], utts.disagreement)
             # within class too: the start value of w is a class constant, so part of rho(w) can be class alone
             within = np.nanmean([spearmanr(group[col], group.disagreement).statistic
