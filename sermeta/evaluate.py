@@ -61,7 +61,8 @@ def vote_distributions(table, classes) -> pd.DataFrame:
     "utt_id -> each utterance's votes over their sum, columns `classes` (utterances without votes left out)."
     votes = table.set_index('utt_id')[[f'votes_{c}' for c in classes]].astype(float)
     votes.columns = list(classes)
-    return votes[votes.sum(1) > 0].div(votes.sum(1)[votes.sum(1) > 0], axis=0)
+    total = votes.sum(axis=1)
+    return votes[total > 0].div(total[total > 0], axis=0)
 
 def expected_calibration_error(probs, gold, bins=15) -> float:
     "ECE of the top class: |accuracy - confidence| per confidence bin, weighted by the bin's share."
