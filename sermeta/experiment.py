@@ -4,7 +4,8 @@
 
 # %% ../nbs/10_experiment.ipynb #66f40b17
 from __future__ import annotations
-import contextlib
+import contextlib, hashlib, os, shutil, signal, socket
+from unittest import mock
 from pathlib import Path
 from fastcore.script import store_true
 from .core import worker_pool, explain_dead_workers, console_script, folder_lock
@@ -19,7 +20,8 @@ from .reference import svm_fold
 
 
 # %% auto #0
-__all__ = ['TRAINERS', 'parse_folds', 'order_tasks', 'run_grid', 'run_method', 'train_cli']
+__all__ = ['TRAINERS', 'EXECUTORS', 'RAY_STARTS', 'RAY_WORKER_ENV', 'RAY_RETRIES', 'KILL_ENV', 'parse_folds', 'connect_ray',
+           'start_executor', 'order_tasks', 'run_grid', 'run_method', 'train_cli']
 
 # %% ../nbs/10_experiment.ipynb #608baa7f
 def parse_folds(spec, n) -> list:
@@ -45,7 +47,10 @@ def _init_worker(table, features, threads):
 def _train_task(task, table, features, progress=False):
     "Train one (fold, method, config, out, classes) task with the method's model; returns `out`."
     fold, method, config, out, classes = task
-    TRAINERS[method.model](fold, table, features, method, config, out, classes=classes, progress=progress)
+    try: TRAINERS[method.model](fold, table, features, method, config, out, classes=classes, progress=progress)
+    except Exception as e:
+        e.run_dir = Path(out).parent  # which run of a grid failed (a sweep leaves a diverged run out and goes on)
+        raise
     return out
 
 def _fold_task(task):
@@ -91,24 +96,122 @@ def _run_local(tasks, table, features, jobs, progress):
     finally:
         if on_main_thread: signal.signal(signal.SIGTERM, old_handler)
 
-# %% ../nbs/10_experiment.ipynb #f8af6fb4
-def _run_ray(tasks, table, features, threads, progress):
-    "Train the fold tasks as Ray remote tasks of `threads` CPUs each."
+# %% ../nbs/10_experiment.ipynb #d3632c24
+EXECUTORS = ('local', 'ray')
+
+def _ray_address_problem(address, timeout=10) -> str:
+    "Why no TCP connection opens to the Ray cluster at `address` ('' if one does)."
+    host, _, port = address.split('://')[-1].rpartition(':')
+    try: socket.create_connection((host, int(port)), timeout=timeout).close()
+    except ValueError: return 'it is not host:port'
+    except TimeoutError: return f'no answer in {timeout} s'
+    except OSError as e: return e.strerror or type(e).__name__
+    return ''
+
+# %% ../nbs/10_experiment.ipynb #82b9e492
+RAY_STARTS = 3  # tries at starting a local Ray instance: on busy cores Ray's agents can miss its 15 s start-up limit
+RAY_WORKER_ENV = {'RAY_worker_niceness': '0',                # Ray starts workers at nice 15: they would starve
+                  'RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO': '1'}  # a task given no GPU sees none
+_LOCAL_NODE = {}  # 'id': the node of the local Ray instance this process started, its workers already in RAY_WORKER_ENV
+
+def _start_local_ray(ray):
+    "Start a local Ray instance with RAY_WORKER_ENV, trying again when its agents miss Ray's start-up limit."
+    with mock.patch.dict(os.environ, RAY_WORKER_ENV):  # its raylet and its workers inherit them
+        for _ in range(RAY_STARTS):
+            try:
+                ray.init(include_dashboard=False, log_to_driver=False)
+                _LOCAL_NODE['id'] = ray.get_runtime_context().get_node_id()
+                return
+            except Exception as e:
+                if 'timed out during startup' not in str(e): raise
+                ray.shutdown()
+    raise RuntimeError(f"a local Ray instance did not start in {RAY_STARTS} tries: Ray gives its agents 15 s to "
+                       "start, too little on cores this busy; use --executor local, or start Ray (ray start --head) "
+                       "and set RAY_ADDRESS")
+
+def _why_not_joined(error) -> str:
+    "What a failed join says, in one line; the fix when the cluster asks for Ray's token."
+    causes = [error]
+    while len(causes) < 10 and (causes[-1].__cause__ or causes[-1].__context__):
+        causes.append(causes[-1].__cause__ or causes[-1].__context__)
+    if any('InvalidAuthToken' in str(e) for e in causes):
+        return ("it asks for Ray's token: set RAY_AUTH_MODE=token here, with the cluster's token in ~/.ray/auth_token "
+                "(or RAY_AUTH_TOKEN_PATH)")
+    return str(error).splitlines()[0]
+
+def connect_ray():
+    "Ray, joined to the cluster of RAY_ADDRESS or to a local instance; one clear error if it cannot be reached."
     try: import ray
     except ImportError: raise ImportError("executor='ray' needs Ray: pip install 'sermeta[ray]'") from None
+    if ray.is_initialized(): return ray
+    address = os.environ.get('RAY_ADDRESS', '')
+    why = _ray_address_problem(address) if address not in ('', 'auto', 'local') else ''
+    if why: raise ConnectionError(f"cannot reach the Ray cluster at {address} (RAY_ADDRESS): {why}; start it there "
+                                  "(ray start --head) or fix RAY_ADDRESS (unset, a local Ray instance is started)")
+    try: _start_local_ray(ray) if address in ('', 'local') else ray.init(include_dashboard=False, log_to_driver=False)
+    except ConnectionError as e:
+        where = address or 'this machine'
+        raise ConnectionError(f"cannot join the Ray cluster at {where}: {_why_not_joined(e)}") from None
+    return ray
+
+def start_executor(executor):
+    "Check the executor's name ('local' or 'ray'); join Ray's cluster now for 'ray'."
+    if executor not in EXECUTORS: raise ValueError(f"unknown executor {executor!r}; use 'local' or 'ray'")
+    if executor == 'ray': connect_ray()
+
+# %% ../nbs/10_experiment.ipynb #ce8af9a0
+RAY_RETRIES = 3  # tries more of a fold whose worker died (killed, out of memory, its node lost)
+KILL_ENV = 'SERMETA_TEST_KILL_WORKER'  # test hook: a folder; each fold's first Ray attempt dies after one epoch
+
+def _task_env(ray) -> dict:
+    "The runtime environment a fold task asks for: RAY_WORKER_ENV, but none on the local instance started here."
+    return {} if _LOCAL_NODE.get('id') == ray.get_runtime_context().get_node_id() else {'env_vars': RAY_WORKER_ENV}
+
+def _ray_resources(config, jobs) -> dict:
+    "What a fold task asks of Ray: one CPU, and with a CUDA device 1/`jobs` of a GPU."
+    return dict(num_cpus=1, num_gpus=1 / max(jobs, 1) if str(config.device).startswith('cuda') else 0)
+
+def _kill_first_attempt(task, table, features):
+    "Test hook (KILL_ENV): a BLSTM fold's first attempt trains an epoch, keeps its checkpoint as a mark, dies."
+    marks, (fold, method, config, out, classes) = os.environ.get(KILL_ENV), task
+    mark = Path(marks or '.')/hashlib.sha1(str(out).encode()).hexdigest()[:16]
+    if not marks or method.model != 'blstm' or mark.exists(): return
+    train_fold(fold, table, features, method, config, out, classes=classes, progress=False, max_epochs_run=1)
+    shutil.copyfile(Path(out)/'checkpoint.pt', mark)  # the mark: what the retry must resume from
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def _ray_fold(task, table, features):
+    "One fold task in a Ray worker, with one torch thread."
+    import torch
+    torch.set_num_threads(1)
+    _kill_first_attempt(task, table, features)
+    return str(_train_task(task, table, features))
+
+# %% ../nbs/10_experiment.ipynb #f8af6fb4
+def _ray_result(ray, ref):
+    "What a finished fold task returned; a fold's own error raised as itself, the worker's traceback as a note."
+    try: return ray.get(ref)
+    except ray.exceptions.RayTaskError as e:
+        if not isinstance(e.cause, Exception): raise
+        e.cause.add_note(f'raised in a Ray worker: {e}')  # Ray's text of it holds the worker's traceback
+        raise e.cause from None
+
+def _run_ray(tasks, table, features, jobs, progress):
+    "Train the fold tasks as Ray tasks spread over the cluster's nodes; a fold whose worker dies is tried again."
+    if not tasks: return
+    ray = connect_ray()
     from tqdm.auto import tqdm
-    if not ray.is_initialized(): ray.init(include_dashboard=False, log_to_driver=False)
-    @ray.remote(num_cpus=threads)
-    def fold_task(task, table, features):
-        import torch
-        torch.set_num_threads(threads)
-        return str(_train_task(task, table, features))
+    fold_task = ray.remote(max_retries=RAY_RETRIES, scheduling_strategy='SPREAD', runtime_env=_task_env(ray))(_ray_fold)
     table_ref, feats_ref = ray.put(table), ray.put(features)
-    pending = [fold_task.remote(task, table_ref, feats_ref) for task in tasks]
-    with tqdm(total=len(tasks), desc='folds (ray)', unit='fold', disable=not progress) as bar:
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            ray.get(done); bar.update()
+    pending = [fold_task.options(**_ray_resources(task[2], jobs)).remote(task, table_ref, feats_ref) for task in tasks]
+    try:
+        with tqdm(total=len(tasks), desc='folds (ray)', unit='fold', disable=not progress) as bar:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                _ray_result(ray, done[0]); bar.update()
+    except BaseException:
+        for ref in pending: ray.cancel(ref, force=True)  # no fold trains on once the run directories are unlocked
+        raise
 
 # %% ../nbs/10_experiment.ipynb #087ba8c3
 def order_tasks(tasks):
@@ -119,11 +222,11 @@ def order_tasks(tasks):
 # %% ../nbs/10_experiment.ipynb #d84943bc
 def run_grid(table, features, runs,   # runs: list of (method, Config, run directory)
              *, classes, folds='all', corpus='',
-             jobs=1,                   # folds at once: local processes, or CPUs per Ray task is cores // jobs
-             executor='local',         # 'local' (this machine) or 'ray'
+             jobs=1,                   # folds at once in local processes; under Ray, folds on one GPU (device cuda)
+             executor='local',         # 'local' (this machine) or 'ray' (RAY_ADDRESS's cluster; a CPU per fold)
              progress=True) -> list:
     "Train every fold of every run through an executor and pool each run; returns their metrics."
-    if executor not in ('local', 'ray'): raise ValueError(f"unknown executor {executor!r}; use 'local' or 'ray'")
+    if executor not in EXECUTORS: raise ValueError(f"unknown executor {executor!r}; use 'local' or 'ray'")
     with contextlib.ExitStack() as held:  # one process at a time trains a run directory
         for _, _, out in runs: held.enter_context(folder_lock(out, 'this run directory'))
         return _train_and_pool(table, features, runs, classes, folds, corpus, jobs, executor, progress)
@@ -146,7 +249,7 @@ def _train_and_pool(table, features, runs, classes, folds, corpus, jobs, executo
         unfinished = [i for i in parse_folds(folds, len(all_folds)) if not fold_finished(out/f'fold{i}')]
         tasks += [(all_folds[i], method, config, out/f'fold{i}', list(classes)) for i in unfinished]
     tasks = order_tasks(tasks)
-    if executor == 'ray': _run_ray(tasks, table, features, _threads_per_job(jobs), progress)
+    if executor == 'ray': _run_ray(tasks, table, features, jobs, progress)
     else: _run_local(tasks, table, features, jobs, progress)
     return [pool_run(out, classes) for _, _, out in runs]
 
@@ -167,7 +270,7 @@ def train_cli(corpus:str='synthetic',  # corpus: iemocap, emodb, cremad, msp_pod
               cache_dir:str=None,      # feature cache (default ~/.cache/sermeta/features)
               classes:str=None,        # 'all' or comma-separated class names (default: the corpus's own)
               jobs:int=1,              # folds trained at once, in separate processes
-              executor:str='local',    # 'local' or 'ray' (pip install 'sermeta[ray]'; RAY_ADDRESS picks the cluster)
+              executor:str='local',    # 'local' or 'ray' (pip install 'sermeta[ray]'; RAY_ADDRESS names the cluster)
               final:store_true=False,  # instead: train one model on all speakers and save it for sermeta_predict
               reading:str='literal',   # the l/w update rule: literal (the default: Adam 0.001, one epoch) or table3
               **settings):             # Config fields (--seed, --max_epochs, ...; see sermeta.config.Config)
@@ -175,6 +278,7 @@ def train_cli(corpus:str='synthetic',  # corpus: iemocap, emodb, cremad, msp_pod
     if root is None: raise ValueError('give --root, the corpus folder')
     get_method(method)
     config = Config(**{**_reading(reading), **config_overrides(settings)})
+    start_executor(executor)  # a wrong name or an unreachable cluster, before the corpus is read
     table = load_corpus(corpus, root, classes=classes)
     class_names = parse_classes(classes)
     class_names = class_names if isinstance(class_names, tuple) else tuple(class_order(table.label))

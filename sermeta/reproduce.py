@@ -12,7 +12,7 @@ from .core import CLASSES, write_csv, console_script, reference_label
 from .corpora import load_corpus, table1
 from .features import extract_features
 from .methods import TABLE2_ROWS, VARIANTS, get_method
-from .experiment import run_grid
+from .experiment import run_grid, start_executor
 from .evaluate import label_fix_rates
 from .folds import balance_table, balanced_corpus, BALANCED_METHODS
 from .config import Config, resolve_device, config_flags, config_overrides, frontend_spec, run_name
@@ -77,25 +77,29 @@ def _train_and_print(table, feats, corpus, grid, *, label, **kwargs):
     for (name, config, _), metrics in zip(grid, results):
         print(f"{label} {name:14s} seed {config.seed}: WA {metrics['WA']:5.1f}  UA {metrics['UA']:5.1f}", flush=True)
 
-def train_seeds(table, feats, corpus, methods, seeds, config, runs, *, folds='all', jobs=1, progress=True) -> list:
+def train_seeds(table, feats, corpus, methods, seeds, config, runs, *, folds='all', jobs=1, executor='local',
+                progress=True) -> list:
     "Train `methods` x `seeds`, then the balanced runs; returns the run directories."
     grid = [(name, config(seed), run_dir(runs, corpus, name, seed)) for seed in seeds for name in methods]
-    _train_and_print(table, feats, corpus, grid, label=corpus, folds=folds, jobs=jobs, progress=progress)
+    _train_and_print(table, feats, corpus, grid, label=corpus, folds=folds, jobs=jobs, executor=executor,
+                     progress=progress)
     balanced = balanced_corpus(corpus)  # Sec. 3.4: the same two methods on a class-balanced selection
     grid_balanced = [(name, config(seed), run_dir(runs, balanced, name, seed))
                      for seed in seeds for name in BALANCED_METHODS if name in methods]
     if grid_balanced:
         _train_and_print(balance_table(table), feats, balanced, grid_balanced, label=f'{corpus} balanced',
-                         folds=folds, jobs=jobs, progress=progress)
+                         folds=folds, jobs=jobs, executor=executor, progress=progress)
     return [folder for _, _, folder in grid + grid_balanced]
 
 # %% ../nbs/11_reproduce.ipynb #b40b0ce6
 def reproduce(corpus='synthetic', root=None, *, scale=0.1, seeds=1, methods=None, quick=False, folds='all', jobs=None,
-              runs='runs', data_dir='data', cache_dir=None, reports=True, reports_dir='reports', progress=True,
+              executor='local', runs='runs', data_dir='data', cache_dir=None, reports=True, reports_dir='reports',
+              progress=True,
               train=True,  # False: train nothing; the reports show what `runs` holds
               **settings):  # Config fields (max_epochs=, patience=, device=, bf16=, ...)
     "Corpus -> features -> Table 1 -> every method over the folds -> reports -> summary."
     methods = [get_method(m).name for m in (methods or TABLE2_ROWS)]
+    start_executor(executor)  # a wrong name or an unreachable cluster, before the corpus is made
     table, root = prepare_corpus(corpus, root, scale=scale, data_dir=data_dir)
     print(table1(table, CLASSES).to_string(), '\n')
     if not any(c.startswith('votes_') for c in table.columns):
@@ -114,7 +118,8 @@ def reproduce(corpus='synthetic', root=None, *, scale=0.1, seeds=1, methods=None
     feats = extract_features(table, cache_dir=cache_dir, progress=progress, frontend=frontend_spec(Config(**settings)))
     jobs = jobs or default_jobs(config(0).device)
     t0 = time.perf_counter()
-    if train: train_seeds(table, feats, corpus, methods, range(seeds), config, runs, folds=folds, jobs=jobs, progress=progress)
+    if train: train_seeds(table, feats, corpus, methods, range(seeds), config, runs, folds=folds, jobs=jobs,
+                          executor=executor, progress=progress)
     else: methods = [m for m in methods if finished_seeds(runs, corpus, m)]
     print(f"training: {time.perf_counter() - t0:.0f} s")
     # the reports and the summary show the methods trained here and any variant (VARIANTS) already finished in `runs`
@@ -137,13 +142,14 @@ def reproduce_cli(corpus:str='synthetic', # synthetic (generated), emodb, iemoca
                   data_dir:str='data',    # where the synthetic corpus is generated
                   cache_dir:str=None,     # feature cache (default ~/.cache/sermeta/features)
                   jobs:int=None,          # folds trained at once (default: one per core on the CPU)
+                  executor:str='local',   # 'local' or 'ray' (pip install 'sermeta[ray]'; RAY_ADDRESS names the cluster)
                   reports_dir:str='reports', # where reports/<corpus>/ goes
                   no_training:store_true=False, # train nothing: regenerate the reports from the runs that exist
                   **settings):            # Config fields (--max_epochs, --patience, --device, ...)
     "Reproduce the paper's experiments on a corpus (default: the synthetic one, no download)."
     t0 = time.perf_counter()
     summary = reproduce(corpus, root, scale=scale, seeds=seeds, methods=methods.split(',') if methods else None,
-                        quick=quick, runs=runs, data_dir=data_dir, cache_dir=cache_dir, jobs=jobs,
+                        quick=quick, runs=runs, data_dir=data_dir, cache_dir=cache_dir, jobs=jobs, executor=executor,
                         reports_dir=reports_dir, train=not no_training, **settings)
     print('\n' + summary.to_string())
     write_csv(summary, Path(runs)/corpus/'summary.csv')

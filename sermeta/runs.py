@@ -4,7 +4,7 @@
 
 # %% ../nbs/07a_runs.ipynb #143fc00d
 from __future__ import annotations
-import gzip, io, json, os, re, shutil, warnings
+import gzip, io, json, os, re, shutil, socket, sys, warnings
 from pathlib import Path
 import pandas as pd
 from .core import atomic_write, write_json, write_digests, read_digests, damaged_files
@@ -14,8 +14,8 @@ from .config import Config, config_record, run_name, legacy_config
 
 # %% auto #0
 __all__ = ['FOLD_FILES', 'DIVERGED', 'run_dir', 'start_run', 'record_path', 'write_record', 'read_record', 'compress_records',
-           'write_fold_results', 'fold_problems', 'fold_finished', 'pool_run', 'read_run', 'diverged_settings',
-           'finished_seeds', 'read_seeds', 'fold_seconds', 'migrate_runs']
+           'fold_node', 'write_fold_results', 'fold_problems', 'fold_finished', 'pool_run', 'read_run',
+           'diverged_settings', 'finished_seeds', 'read_seeds', 'fold_seconds', 'migrate_runs']
 
 # %% ../nbs/07a_runs.ipynb #6b0cfd0d
 def run_dir(root, corpus, method, seed) -> Path:
@@ -80,6 +80,15 @@ def compress_records(root, progress=True) -> int:
         path.unlink()
     return len(paths)
 
+# %% ../nbs/07a_runs.ipynb #8d4178e5
+def fold_node() -> dict:
+    "Where this process trains a fold: {'node': 'local'}, or in a Ray task the node's id and its host."
+    ray = sys.modules.get('ray')  # a Ray task's process has imported Ray; importing it here would cost seconds
+    if ray is None or not ray.is_initialized(): return {'node': 'local'}
+    context = ray.get_runtime_context()
+    if context.worker.mode != ray.WORKER_MODE: return {'node': 'local'}  # a Ray driver trains its own folds here
+    return {'node': context.get_node_id(), 'host': socket.gethostname()}
+
 # %% ../nbs/07a_runs.ipynb #58cb3e14
 FOLD_FILES = ('predictions.csv.gz', 'learned.csv.gz', 'history.csv.gz', 'metrics.json')  # sealed by `done`
 
@@ -100,7 +109,8 @@ def write_fold_results(out, fold, classes, *,
                             'w_init': w_init, 'w': w, **{f's_{c}': targets[:, i] for i, c in enumerate(classes)}})
     learned['learned'] = [classes[i] for i in targets.argmax(1)]
     metrics = classification_metrics(list(test_gold), pred, classes)
-    metrics.update(fold=fold.index, test_speaker=fold.test_speaker, valid_speakers=list(fold.valid_speakers), **extra)
+    metrics.update(fold=fold.index, test_speaker=fold.test_speaker, valid_speakers=list(fold.valid_speakers))
+    metrics.update({**fold_node(), **extra})  # where it ran; what the trainer passes wins
     write_record(preds, out, 'predictions')
     write_record(learned, out, 'learned')
     write_record(history, out, 'history')
@@ -207,14 +217,14 @@ def read_seeds(runs, corpus, method):
 
 # %% ../nbs/07a_runs.ipynb #f1c575b0
 def fold_seconds(runs, corpus, method) -> pd.DataFrame:
-    "(seed, fold, seconds, device) of every fold of `method`'s finished seeds on `corpus`."
+    "(seed, fold, seconds, device, node) of every fold of `method`'s finished seeds on `corpus`."
     def row(seed, path):
         metrics = json.loads(path.read_text())
         return dict(seed=seed, fold=int(path.parent.name[4:]), seconds=metrics.get('seconds'),
-                    device=metrics.get('device', 'unrecorded'))
+                    device=metrics.get('device', 'unrecorded'), node=metrics.get('node', 'unrecorded'))
     rows = [row(seed, path) for seed in finished_seeds(runs, corpus, method)
             for path in sorted(run_dir(runs, corpus, method, seed).glob('fold*/metrics.json'))]
-    return pd.DataFrame(rows, columns=['seed', 'fold', 'seconds', 'device']).astype({'seconds': float})
+    return pd.DataFrame(rows, columns=['seed', 'fold', 'seconds', 'device', 'node']).astype({'seconds': float})
 
 
 # %% ../nbs/07a_runs.ipynb #2ef70412

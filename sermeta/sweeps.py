@@ -15,7 +15,7 @@ from .folds import NORMS
 from .methods import get_method
 from .config import Config, config_flags, config_overrides, run_name, frontend_spec, READINGS
 from .runs import run_dir, finished_seeds, read_seeds, read_run, DIVERGED
-from .experiment import run_grid
+from .experiment import run_grid, start_executor
 from .train import NonFiniteLoss
 from .reproduce import reproduce_config, default_jobs, prepare_corpus, synthetic_folder
 from .claims import correction_scores, seed_metrics
@@ -24,7 +24,8 @@ from .paper import PAPER_TABLE3
 # %% auto #0
 __all__ = ['FORMER', 'CONTROL', 'SENSITIVITY', 'SWEEPS', 'SMOOTHING', 'LITERAL', 'VERDICT', 'TABLE2_LW', 'FRONTEND_SCREEN',
            'CONFIRMATIONS', 'Sweep', 'confirmation_sweep', 'closest_to_table3', 'frontend_confirmation', 'get_sweep',
-           'sweep_grid', 'sweep_summary', 'mark_diverged', 'run_sweep', 'sweep_cli', 'noise_sweep']
+           'sweep_grid', 'sweep_summary', 'mark_diverged', 'sweep_batches', 'train_runs', 'run_sweep', 'sweep_cli',
+           'noise_sweep']
 
 # %% ../nbs/11a_sweeps.ipynb #c43dc108
 @dataclass(frozen=True)
@@ -170,13 +171,32 @@ def mark_diverged(folder, error):
     write_json({'diverged': str(error)}, Path(folder)/DIVERGED)
     print(f"{folder}: left out, its l/w update diverges: {error}", flush=True)
 
+# %% ../nbs/11a_sweeps.ipynb #fae7f27d
+def sweep_batches(runs, executor) -> list:
+    "The grids a sweep's `runs` train in: one run each locally; under Ray one per front-end, all its runs."
+    if executor != 'ray': return [[run] for run in runs]
+    by_frontend = {}
+    for run in runs: by_frontend.setdefault(frontend_spec(run[1]), []).append(run)
+    return list(by_frontend.values())
+
+def train_runs(table, features, runs, **kwargs):
+    "Train `runs` (method, Config, run directory) in one grid; a run that diverges is marked, the others go on."
+    while runs:
+        try: return run_grid(table, features, runs, classes=CLASSES, **kwargs)
+        except NonFiniteLoss as e:
+            failed = getattr(e, 'run_dir', runs[0][2] if len(runs) == 1 else None)
+            if failed is None or Path(failed) not in [Path(run[2]) for run in runs]: raise
+            mark_diverged(failed, e)
+            runs = [run for run in runs if Path(run[2]) != Path(failed)]
+
 # %% ../nbs/11a_sweeps.ipynb #45b8e29c
 def run_sweep(corpus, root=None, *, sweep='sensitivity', seeds=(0,), folds='all', runs='runs', jobs=None,
-              cache_dir=None, scale=0.1, data_dir='data', progress=True, **settings) -> pd.DataFrame:
+              executor='local', cache_dir=None, scale=0.1, data_dir='data', progress=True, **settings) -> pd.DataFrame:
     "Train every method x setting x seed of a sweep on `corpus` (resumably); its WA/UA summary."
     grid = get_sweep(sweep, runs, corpus)  # before the corpus is prepared: a wrong name costs nothing
     settings = config_overrides(settings)
     if 'seed' in settings: raise ValueError("--seed: a sweep trains the seeds of --seeds (e.g. 0,1,2)")
+    start_executor(executor)
     table, _ = prepare_corpus(corpus, root, scale=scale, data_dir=data_dir)
     features = {}  # front-end -> its features, extracted when a setting first needs them
     def features_for(config):
@@ -188,14 +208,15 @@ def run_sweep(corpus, root=None, *, sweep='sensitivity', seeds=(0,), folds='all'
     jobs = jobs or default_jobs(base(0).device)
     names = list(dict.fromkeys(run[2].parent.name for run in sweep_grid(grid, corpus, seeds[:1], runs, base)))
     print(f"{grid.name}: {names}", flush=True)
-    for seed in seeds:  # seed by seed, setting by setting: a stopped sweep leaves whole runs
+    for seed in seeds:  # seed by seed; locally setting by setting, so a stopped sweep leaves whole runs
+        todo = []
         for run in sweep_grid(grid, corpus, [seed], runs, base):
             if (Path(run[2])/DIVERGED).is_file():
                 print(f"{run[2]}: left out, it diverged before (delete {DIVERGED} there to try again)", flush=True)
-                continue
-            try: run_grid(table, features_for(run[1]), [run], classes=CLASSES, corpus=corpus, folds=folds, jobs=jobs,
-                          progress=progress)
-            except NonFiniteLoss as e: mark_diverged(run[2], e)
+            else: todo.append(run)
+        for batch in sweep_batches(todo, executor):
+            train_runs(table, features_for(batch[0][1]), batch, corpus=corpus, folds=folds, jobs=jobs,
+                       executor=executor, progress=progress)
     return sweep_summary(grid, corpus, runs, names)
 
 # %% ../nbs/11a_sweeps.ipynb #f0d7c39f
@@ -207,6 +228,7 @@ def sweep_cli(corpus:str='synthetic',    # synthetic (generated), emodb, iemocap
               folds:str='all',           # 'all' or comma-separated fold numbers
               runs:str='runs',           # where run directories go
               jobs:int=None,             # folds trained at once (default: one per core on the CPU)
+              executor:str='local',      # 'local' or 'ray' (pip install 'sermeta[ray]'; RAY_ADDRESS names the cluster)
               cache_dir:str=None,        # feature cache (default ~/.cache/sermeta/features)
               scale:float=0.1,           # synthetic corpus size, as a fraction of Table 1
               data_dir:str='data',       # where the synthetic corpus is generated
@@ -214,7 +236,8 @@ def sweep_cli(corpus:str='synthetic',    # synthetic (generated), emodb, iemocap
     "Train a sweep of settings (default: the sensitivity grid of the l/w update) on a corpus."
     t0 = time.perf_counter()
     summary = run_sweep(corpus, root, sweep=sweep, seeds=[int(seed) for seed in seeds.split(',')], folds=folds,
-                        runs=runs, jobs=jobs, cache_dir=cache_dir, scale=scale, data_dir=data_dir, **settings)
+                        runs=runs, jobs=jobs, executor=executor, cache_dir=cache_dir, scale=scale, data_dir=data_dir,
+                        **settings)
     print(summary.round(1).to_string())
     print(f"\n{len(summary)} settings finished, {time.perf_counter() - t0:.0f} s")
 
