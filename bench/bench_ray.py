@@ -4,8 +4,8 @@ The job: folds 0 and 1 of an EmoDB-sized corpus of random features (10 speakers,
 frames of 32 features; the paper's model), one epoch each, two folds at once (`--jobs 2`). Each executor
 runs it in a fresh Python process, so the figures include what a user waits for: imports, the fold
 workers' start and, for `ray`, the start of a local Ray instance. `ray-up` joins a Ray instance that the
-bench started beforehand (`ray start --head`, in this session), as a cluster that is already up.
-`--load N` starts N busy processes (one thread each, like other training processes, in this session)
+bench started beforehand (`ray start --head`, in the bench's own process group), as a cluster that is already up.
+`--load N` starts N busy processes (one thread each, like other training processes, in the same process group)
 after that instance and ends them afterwards. Prints, per executor: the process's wall time, `run_grid`'s,
 the folds' own training seconds (metrics.json) and where each fold ran. Not a test: it prints figures.
 
