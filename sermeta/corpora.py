@@ -4,6 +4,7 @@
 
 # %% ../nbs/01_corpora.ipynb #21a2dfdf
 from __future__ import annotations
+from functools import partial
 import pandas as pd
 from .core import write_csv, console_script
 from .utterances import parse_classes, class_order
@@ -26,9 +27,17 @@ def load_corpus(name,          # one of LOADERS: iemocap, emodb, manifest, synth
                 **options      # passed to the loader, e.g. merge_excited=, missing_audio=
                ) -> pd.DataFrame:
     "Utterance table (utt_id, speaker, session, path, label, ...) of corpus `name` at `root`."
-    if name not in LOADERS: raise ValueError(f"unknown corpus {name!r}; choose one of {sorted(LOADERS)}")
+    loader = LOADERS.get(name) or _regime_loader(name)
     spec = parse_classes(classes)
-    return LOADERS[name](root, **options, **({} if spec is None else {'classes': spec}))
+    return loader(root, **options, **({} if spec is None else {'classes': spec}))
+
+def _regime_loader(name):
+    "The loader of a synthetic corpus drawn by other raters (`synthetic_cremad`, ...: `sermeta.synthetic.regime_corpus`)."
+    from sermeta.synthetic import corpus_raters, load_regime, RATER_MODELS
+    raters = corpus_raters(name)
+    if raters is None: raise ValueError(f"unknown corpus {name!r}; choose one of {sorted(LOADERS)}, or synthetic_<raters> "
+                                        f"for raters {[r for r in RATER_MODELS if r != 'designed']}")
+    return partial(load_regime, raters=raters)
 
 # %% ../nbs/01_corpora.ipynb #ae242c87
 def table1(df, classes=None) -> pd.DataFrame:
