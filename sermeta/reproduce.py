@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from fastcore.script import store_true
 from .core import CLASSES, write_csv, console_script, reference_label
-from .corpora import load_corpus, table1
+from .corpora import load_corpus, corpus_loader, table1
 from .features import extract_features
 from .methods import TABLE2_ROWS, VARIANTS, get_method
 from .experiment import run_grid, start_executor
@@ -57,6 +57,7 @@ def synthetic_folder(data_dir, scale, noise=None, raters='designed') -> Path:
 def prepare_corpus(corpus, root=None, *, scale=0.1, data_dir='data', classes=CLASSES):
     "(utterance table, root) of `corpus`; a synthetic corpus (any rater regime) is generated first if needed."
     from sermeta.synthetic import corpus_raters, generate_corpus
+    corpus_loader(corpus)  # an unknown corpus fails here, before anything is generated
     if (raters := corpus_raters(corpus)) is not None:  # synthetic, synthetic_cremad, synthetic_cremad_half
         root = Path(root) if root else synthetic_folder(data_dir, scale, raters=raters)
         generate_corpus(root, scale=scale, seed=0, raters=raters)
