@@ -4,6 +4,7 @@
 
 # %% ../nbs/01_corpora.ipynb #21a2dfdf
 from __future__ import annotations
+from functools import partial
 import pandas as pd
 from .core import write_csv, console_script
 from .utterances import parse_classes, class_order
@@ -14,7 +15,7 @@ from .cremad import load_cremad
 from .msp_podcast import load_msp_podcast
 
 # %% auto #0
-__all__ = ['LOADERS', 'load_corpus', 'table1', 'table1_cli']
+__all__ = ['LOADERS', 'load_corpus', 'corpus_loader', 'table1', 'table1_cli']
 
 # %% ../nbs/01_corpora.ipynb #0724f85f
 LOADERS = {'iemocap': load_iemocap, 'synthetic': load_synthetic, 'emodb': load_emodb, 'manifest': load_manifest,
@@ -26,9 +27,17 @@ def load_corpus(name,          # one of LOADERS: iemocap, emodb, manifest, synth
                 **options      # passed to the loader, e.g. merge_excited=, missing_audio=
                ) -> pd.DataFrame:
     "Utterance table (utt_id, speaker, session, path, label, ...) of corpus `name` at `root`."
-    if name not in LOADERS: raise ValueError(f"unknown corpus {name!r}; choose one of {sorted(LOADERS)}")
     spec = parse_classes(classes)
-    return LOADERS[name](root, **options, **({} if spec is None else {'classes': spec}))
+    return corpus_loader(name)(root, **options, **({} if spec is None else {'classes': spec}))
+
+def corpus_loader(name):
+    "The reader of corpus `name`: one of LOADERS, or a synthetic corpus drawn by other raters (`synthetic_cremad`, ...)."
+    if name in LOADERS: return LOADERS[name]
+    from sermeta.synthetic import corpus_raters, load_regime, RATER_MODELS  # it reads corpora: imported when needed
+    raters = corpus_raters(name)
+    if raters is None: raise ValueError(f"unknown corpus {name!r}; choose one of {sorted(LOADERS)}, or synthetic_<raters> "
+                                        f"for raters {[r for r in RATER_MODELS if r != 'designed']}")
+    return partial(load_regime, raters=raters)
 
 # %% ../nbs/01_corpora.ipynb #ae242c87
 def table1(df, classes=None) -> pd.DataFrame:

@@ -16,11 +16,12 @@ from .annotators import EXPRESSIVENESS_BETA, majority, majority_of_counts
 from .raters import cremad_voice_raters, default_cremad_root, rater_summary
 
 # %% auto #0
-__all__ = ['MIN_UTTERANCES', 'OTHER', 'SMOOTHING', 'CONCENTRATION_RANGE', 'CREMAD_LEVELS', 'CROWDS', 'read_vote_table',
-           'vote_columns', 'check_votes', 'check_reference', 'check_levels', 'answer_counts', 'mean_agreement',
-           'dirichlet_concentration', 'fit_cell', 'Crowd', 'fit_crowd', 'crowd_to_dict', 'crowd_from_dict',
-           'cremad_vote_table', 'fit_cremad_crowd', 'crowd_file', 'load_crowd', 'refit_crowd', 'expressiveness_level',
-           'draw_answers', 'draw_crowd', 'crowd_votes', 'crowd_summary']
+__all__ = ['MIN_UTTERANCES', 'OTHER', 'SMOOTHING', 'CONCENTRATION_RANGE', 'CREMAD_LEVELS', 'HALF_MIN_RATERS', 'DERIVED_CROWDS',
+           'CROWDS', 'read_vote_table', 'vote_columns', 'check_votes', 'check_reference', 'check_levels',
+           'answer_counts', 'mean_agreement', 'dirichlet_concentration', 'fit_cell', 'Crowd', 'fit_crowd',
+           'crowd_to_dict', 'crowd_from_dict', 'cremad_vote_table', 'fit_cremad_crowd', 'halve_raters', 'crowd_file',
+           'load_crowd', 'refit_crowd', 'expressiveness_level', 'draw_answers', 'draw_crowd', 'crowd_votes',
+           'crowd_summary']
 
 # %% ../nbs/02c_crowd.ipynb #2f195c8b
 MIN_UTTERANCES = 50  # a class needs this many utterances to be fitted; a level of a class, to be fitted apart
@@ -195,6 +196,19 @@ def fit_cremad_crowd(root=None) -> Crowd:
                       source=path)
     return dataclasses.replace(crowd, source='CREMA-D processedResults/tabulatedVotes.csv, voice-only ratings')
 
+# %% ../nbs/02c_crowd.ipynb #99f9d69f
+HALF_MIN_RATERS = 2  # a halved crowd keeps at least this many raters per utterance
+
+def halve_raters(crowd, minimum=HALF_MIN_RATERS) -> Crowd:
+    "`crowd` with half the raters per utterance: n -> max(minimum, ceil(n / 2)); every other parameter kept."
+    halved = np.maximum(minimum, -(-np.asarray(crowd.n_raters) // 2))
+    n, which = np.unique(halved, return_inverse=True)
+    p = np.bincount(which, weights=crowd.n_raters_p)
+    return dataclasses.replace(crowd, n_raters=n, n_raters_p=p/p.sum(),
+                               source=f'{crowd.source}; half the raters per utterance (n -> max({minimum}, ceil(n/2)))')
+
+DERIVED_CROWDS = {'cremad_half': ('cremad', halve_raters)}  # name -> (the committed crowd it changes, the change)
+
 # %% ../nbs/02c_crowd.ipynb #d3cdfac1
 CROWDS = {'cremad': ('crowd_cremad.json', fit_cremad_crowd)}  # name -> (its parameters in sermeta/, its fit)
 
@@ -204,7 +218,11 @@ def crowd_file(name) -> Path:
     return Path(str(resources.files('sermeta')))/CROWDS[name][0]
 
 def load_crowd(name) -> Crowd:
-    "The crowd `name`, from its committed parameters."
+    "The crowd `name`: from its committed parameters, or a committed crowd changed (`DERIVED_CROWDS`)."
+    if name in DERIVED_CROWDS:
+        base, change = DERIVED_CROWDS[name]
+        return change(load_crowd(base))
+    if name not in CROWDS: raise ValueError(f"unknown crowd {name!r}; choose one of {list(CROWDS) + list(DERIVED_CROWDS)}")
     return crowd_from_dict(json.loads(crowd_file(name).read_text()))
 
 def refit_crowd(name, root=None) -> Crowd:

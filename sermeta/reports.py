@@ -18,10 +18,10 @@ from .evaluate import classification_metrics
 from .paper import PAPER_TABLE2, PAPER_QUOTED
 
 # %% auto #0
-__all__ = ['TABLE2_BESIDE', 'REPORT_FLOAT', 'README_MARKS', 'REPORTS', 'REPORT_PARAMETERS', 'REPORT_PARAMETER_HELP',
-           'SWEEP_REPORTS', 'CLOCK_FIELDS', 'table2', 'mean_sd_cells', 'per_class_columns', 'headline_cells',
-           'per_class_table', 'weight_table', 'label_updates', 'save_figure', 'save_heatmap', 'model_figure',
-           'framework_figure', 'write_table', 'schedule_check', 'verdict_summary', 'readme_results',
+__all__ = ['TABLE2_BESIDE', 'REPORT_FLOAT', 'README_MARKS', 'REPORTS', 'REPORT_CORPORA', 'REPORT_PARAMETERS',
+           'REPORT_PARAMETER_HELP', 'SWEEP_REPORTS', 'CLOCK_FIELDS', 'table2', 'mean_sd_cells', 'per_class_columns',
+           'headline_cells', 'per_class_table', 'weight_table', 'label_updates', 'save_figure', 'save_heatmap',
+           'model_figure', 'framework_figure', 'write_table', 'schedule_check', 'verdict_summary', 'readme_results',
            'write_readme_results', 'parameters_cell', 'report_runs', 'sweep_runs', 'missing_runs', 'report_templates',
            'steady_notebook', 'run_reports']
 
@@ -195,7 +195,9 @@ def write_readme_results(readme='README.md', reports_dir='reports', corpora=('sy
     with atomic_write(readme, encoding='utf-8') as f: f.write(text[:start] + block + text[end:])
 
 # %% ../nbs/13_reports.ipynb #7919f833
-REPORTS = ('table1_and_model', 'table2', 'learned', 'balanced', 'claims', 'sensitivity', 'frontends', 'raters', 'verdict')
+REPORTS = ('table1_and_model', 'table2', 'learned', 'balanced', 'claims', 'sensitivity', 'frontends', 'raters', 'verdict',
+           'ambiguity')
+REPORT_CORPORA = {'ambiguity': ('synthetic',)}  # reports drawn on some corpora only (the others: every corpus)
 # the parameters of every report template and their defaults; REPORT_PARAMETER_HELP says what each is
 REPORT_PARAMETERS = dict(corpus='synthetic', root=None, runs='runs', out='.', methods=','.join(TABLE2_ROWS), smoke=False)
 REPORT_PARAMETER_HELP = dict(corpus='synthetic, emodb, iemocap, cremad, msp_podcast, manifest',
@@ -213,7 +215,8 @@ def parameters_cell() -> str:
 def report_runs(name, corpus) -> list:
     "The (corpus, method) runs that report `name` reads beyond the Table 2 methods."
     extra = {'learned': [(corpus, 'Lw')], 'balanced': [(balanced_corpus(corpus), m) for m in BALANCED_METHODS],
-             'sensitivity': [(corpus, 'baseline')], 'verdict': [(corpus, 'baseline')], 'frontends': [(corpus, 'baseline'), (corpus, 'svm')]}
+             'sensitivity': [(corpus, 'baseline')], 'verdict': [(corpus, 'baseline')],
+             'ambiguity': [(corpus, 'baseline'), (f'{corpus}_cremad', 'baseline')], 'frontends': [(corpus, 'baseline'), (corpus, 'svm')]}
     return extra.get(name, [])
 
 def sweep_runs(runs, corpus, method='*') -> list:
@@ -222,7 +225,8 @@ def sweep_runs(runs, corpus, method='*') -> list:
 
 # the reports that read sweeps: (the setting they need one of, the sweep that trains it)
 SWEEP_REPORTS = {'sensitivity': ('Lw@<setting>', ''),
-                 'frontends': ('baseline@frontend=<front-end>', ' --sweep frontends')}
+                 'frontends': ('baseline@frontend=<front-end>', ' --sweep frontends'),
+                 'ambiguity': ('baseline', '_cremad --sweep ambiguity')}   # the other rater regimes' runs
 
 def missing_runs(name, runs, corpus) -> list:
     "The (corpus, method) runs that report `name` reads and that have no finished seed in `runs`."
@@ -246,6 +250,7 @@ def _reports_with_runs(corpus, runs) -> list:
     "The reports whose runs are finished in `runs`; says on stderr which are left out and why."
     names = []
     for name in REPORTS:
+        if corpus not in REPORT_CORPORA.get(name, (corpus,)): continue
         if missing := missing_runs(name, runs, corpus):
             how = (f"sermeta_sweep --corpus {corpus}{SWEEP_REPORTS[name][1]}" if name in SWEEP_REPORTS else
                    f"sermeta_reproduce --methods {','.join(m for _, m in missing)}")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from fastcore.script import store_true
 from .core import CLASSES, write_csv, console_script, reference_label
-from .corpora import load_corpus, table1
+from .corpora import load_corpus, corpus_loader, table1
 from .features import extract_features
 from .methods import TABLE2_ROWS, VARIANTS, get_method
 from .experiment import run_grid, start_executor
@@ -49,16 +49,18 @@ def summarize_runs(runs_root, corpus, methods, classes, table=None) -> pd.DataFr
     return out.round(1).astype({'seeds': int})
 
 # %% ../nbs/11_reproduce.ipynb #64fceadc
-def synthetic_folder(data_dir, scale, noise=None) -> Path:
-    "Where the synthetic corpus of `scale` (and annotator `noise`, if given) is generated under `data_dir`."
-    return Path(data_dir)/(f'synthetic-scale{scale:g}-seed0' + ('' if noise is None else f'-noise{noise:g}'))
+def synthetic_folder(data_dir, scale, noise=None, raters='designed') -> Path:
+    "Where the synthetic corpus of `scale` (annotator `noise`, other `raters`, if given) is generated under `data_dir`."
+    return Path(data_dir)/(f'synthetic-scale{scale:g}-seed0' + ('' if noise is None else f'-noise{noise:g}')
+                           + ('' if raters == 'designed' else f'-{raters}'))
 
 def prepare_corpus(corpus, root=None, *, scale=0.1, data_dir='data', classes=CLASSES):
-    "(utterance table, root) of `corpus`; the synthetic corpus is generated first if needed."
-    if corpus == 'synthetic':
-        from sermeta.synthetic import generate_corpus
-        root = Path(root) if root else synthetic_folder(data_dir, scale)
-        generate_corpus(root, scale=scale, seed=0)
+    "(utterance table, root) of `corpus`; a synthetic corpus (any rater regime) is generated first if needed."
+    from sermeta.synthetic import corpus_raters, generate_corpus
+    corpus_loader(corpus)  # an unknown corpus fails here, before anything is generated
+    if (raters := corpus_raters(corpus)) is not None:  # synthetic, synthetic_cremad, synthetic_cremad_half
+        root = Path(root) if root else synthetic_folder(data_dir, scale, raters=raters)
+        generate_corpus(root, scale=scale, seed=0, raters=raters)
     elif root is None:
         from sermeta.iemocap import IEMOCAP_LICENCE
         licence = f"; {IEMOCAP_LICENCE} as --root" if corpus == 'iemocap' else ''

@@ -22,10 +22,10 @@ from .claims import correction_scores, seed_metrics
 from .paper import PAPER_TABLE3
 
 # %% auto #0
-__all__ = ['FORMER', 'CONTROL', 'SENSITIVITY', 'SWEEPS', 'SMOOTHING', 'LITERAL', 'VERDICT', 'TABLE2_LW', 'FRONTEND_SCREEN',
-           'CONFIRMATIONS', 'Sweep', 'confirmation_sweep', 'closest_to_table3', 'frontend_confirmation', 'get_sweep',
-           'sweep_grid', 'sweep_summary', 'mark_diverged', 'sweep_batches', 'train_runs', 'run_sweep', 'sweep_cli',
-           'noise_sweep']
+__all__ = ['FORMER', 'CONTROL', 'SENSITIVITY', 'SWEEPS', 'SMOOTHING', 'LITERAL', 'VERDICT', 'TABLE2_LW', 'AMBIGUITY',
+           'FRONTEND_SCREEN', 'CONFIRMATIONS', 'Sweep', 'confirmation_sweep', 'closest_to_table3',
+           'frontend_confirmation', 'get_sweep', 'sweep_grid', 'sweep_summary', 'mark_diverged', 'sweep_batches',
+           'train_runs', 'run_sweep', 'sweep_cli', 'noise_sweep']
 
 # %% ../nbs/11a_sweeps.ipynb #c43dc108
 @dataclass(frozen=True)
@@ -117,6 +117,11 @@ def closest_to_table3(runs, corpus='synthetic', *, seed=0, screen=SENSITIVITY) -
 VERDICT = Sweep('verdict', ('baseline', 'Lw', 'label_smoothing'), ({},), (('Lw', READINGS['table3']),))
 TABLE2_LW = Sweep('table2_lw', ('L', 'w', 'Lw_pretrained'), ({},))
 SWEEPS.update(verdict=VERDICT, table2_lw=TABLE2_LW)
+
+# %% ../nbs/11a_sweeps.ipynb #b8455167
+AMBIGUITY = Sweep('ambiguity', ('baseline', 'Lw', 'label_smoothing', 'soft_target', 'w', 'pencil', 'cleanlab'), ({},),
+                  (('Lw', READINGS['table3']),))
+SWEEPS['ambiguity'] = AMBIGUITY
 
 # %% ../nbs/11a_sweeps.ipynb #b4df2cfb
 def _frames(frontend, norm) -> dict:
@@ -221,7 +226,7 @@ def run_sweep(corpus, root=None, *, sweep='sensitivity', seeds=(0,), folds='all'
 
 # %% ../nbs/11a_sweeps.ipynb #f0d7c39f
 @console_script(more_flags=config_flags)
-def sweep_cli(corpus:str='synthetic',    # synthetic (generated), emodb, iemocap, cremad, msp_podcast or manifest
+def sweep_cli(corpus:str='synthetic',    # synthetic[_cremad, _cremad_half] (generated), emodb, iemocap, cremad, msp_podcast, manifest
               root:str=None,             # corpus folder (synthetic: where to generate it)
               sweep:str='sensitivity',   # a sweep of SWEEPS, or a confirmation of one (CONFIRMATIONS)
               seeds:str='0',             # comma-separated training seeds

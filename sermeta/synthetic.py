@@ -20,14 +20,14 @@ from .annotators import (
     BASE_CONFUSION, CONCENTRATION, EXPRESSIVENESS_BETA, NO_MAJORITY_SHARE, NOISE_FLOOR, NOISE_SLOPE, OTHER_ANSWER,
     P_FOUR_RATERS, P_SELF_RATING, RATER_ANSWERS, SELF_RATING_CORRECT, SUSCEPTIBILITY,
     answer_words, dimensional_ratings, draw_labels, gold_counts, majority, self_rating)
-from .crowd import CROWDS, crowd_to_dict, draw_crowd, load_crowd
+from .crowd import CROWDS, DERIVED_CROWDS, crowd_to_dict, draw_crowd, load_crowd
 from .voice import (
     EMOTION_CUES, NEUTRAL_VOICE, SPEAKER_SD, SPEAKERS, SR, UTTERANCE_SD, render_utterance, speaker_profile)
 
 # %% auto #0
 __all__ = ['DESIGNED_RATERS', 'RATER_MODELS', 'DURATION_LOGNORMAL', 'GENERATOR_VERSION', 'dialog_names', 'RaterModel',
-           'crowd_slots', 'crowd_raters', 'rater_model', 'plan_corpus', 'label_noise', 'emo_evaluation_text',
-           'corpus_params', 'wav_path', 'generate_corpus', 'synth_cli']
+           'crowd_slots', 'crowd_raters', 'rater_model', 'regime_corpus', 'corpus_raters', 'load_regime', 'plan_corpus',
+           'label_noise', 'emo_evaluation_text', 'corpus_params', 'wav_path', 'generate_corpus', 'synth_cli']
 
 # %% ../nbs/02_synthetic.ipynb #fdde2be3
 def dialog_names(session,  # session number 1-5
@@ -106,12 +106,34 @@ def crowd_raters(name) -> RaterModel:
                       int(crowd.n_raters.max()), crowd.other_words, lambda: dict(raters=name, **crowd_to_dict(crowd)),
                       lambda plan: round(float((plan.code == 'xxx').mean()), 4))
 
-RATER_MODELS = {'designed': lambda: DESIGNED_RATERS, **{name: partial(crowd_raters, name) for name in CROWDS}}
+RATER_MODELS = {'designed': lambda: DESIGNED_RATERS, **{name: partial(crowd_raters, name) for name in [*CROWDS, *DERIVED_CROWDS]}}
 
 def rater_model(name) -> RaterModel:
-    "The raters called `name`: 'designed' or a fitted crowd."
+    "The raters called `name`: 'designed' or a fitted crowd ('cremad', or 'cremad_half': half its raters)."
     if name not in RATER_MODELS: raise ValueError(f"unknown raters {name!r}; choose one of {list(RATER_MODELS)}")
     return RATER_MODELS[name]()
+
+# %% ../nbs/02_synthetic.ipynb #3d1bef06
+def regime_corpus(raters) -> str:
+    "The corpus key of a synthetic corpus rated by `raters`: 'synthetic' for the designed ones, else synthetic_<raters>."
+    rater_model(raters)
+    return 'synthetic' if raters == 'designed' else f'synthetic_{raters}'
+
+def corpus_raters(corpus) -> str | None:
+    "The raters of a synthetic regime's corpus key (`regime_corpus`), or None when `corpus` is no such key."
+    if corpus == 'synthetic': return 'designed'
+    name = corpus.removeprefix('synthetic_')
+    return name if corpus.startswith('synthetic_') and name in RATER_MODELS and name != 'designed' else None
+
+def load_regime(root, raters, **options) -> pd.DataFrame:
+    "The utterance table of the synthetic corpus at `root`, refused unless `raters` rated it (its synthetic.json)."
+    from sermeta.iemocap import load_synthetic
+    meta = Path(root).expanduser()/'synthetic.json'
+    found = json.loads(meta.read_text())['params'].get('raters', 'designed') if meta.is_file() else None
+    if found is not None and found != raters:
+        raise ValueError(f"{meta}: a corpus rated by {found!r}, not {raters!r}; give --root the folder of a "
+                         f"`sermeta_synth --raters {raters}` corpus, or --corpus {regime_corpus(found)}")
+    return load_synthetic(root, **options)
 
 # %% ../nbs/02_synthetic.ipynb #3e970c88
 DURATION_LOGNORMAL = (math.log(3.7), 0.62, 1.0, 15.0)  # median, sigma, min, max (s)
@@ -301,7 +323,7 @@ def synth_cli(out_dir:str,               # folder to write the corpus into
               scale:float=0.1,           # fraction of the paper's Table 1 counts (1.0: 4490 utterances)
               seed:int=0,                # random seed; the same seed gives the same bytes
               annotator_noise:float=1.0, # how often the designed annotators mishear (0: never)
-              raters:str='designed',     # who rates: 'designed' (3-4 raters) or 'cremad' (fitted to CREMA-D's crowd)
+              raters:str='designed',     # who rates: 'designed' (3-4 raters), 'cremad' (fitted to CREMA-D's crowd), 'cremad_half'
               no_audio:bool=False,       # write labels and sidecars only, no wavs
               n_jobs:int=None,           # worker processes (default: all cores)
              ):

@@ -80,8 +80,11 @@ CASES = [  # script, arguments ({d}: the folder of bad inputs), what the message
     ('sermeta_reproduce', ['--corpus', 'manifest', '--root', '{d}/four_classes.csv', '--seed', '2'],
      '--seed 2: a reproduction trains seeds 0 .. N-1 of --seeds N; train one seed with sermeta_train --seed'),
     ('sermeta_sweep', ['--corpus', 'manifest', '--root', '{d}/manifest.csv', '--sweep', 'frontend'],
-     "unknown sweep 'frontend'; choose one of ['sensitivity', 'smoothing', 'verdict', 'table2_lw', 'frontends', 'confirmation', "
-     "'frontends_confirmation']"),
+     "unknown sweep 'frontend'; choose one of ['sensitivity', 'smoothing', 'verdict', 'table2_lw', 'ambiguity', 'frontends', "
+     "'confirmation', 'frontends_confirmation']"),
+    ('sermeta_sweep', ['--corpus', 'synthetic_crowd', '--sweep', 'ambiguity', '--data_dir', '{d}/data'],
+     "unknown corpus 'synthetic_crowd'; choose one of ['cremad', 'emodb', 'iemocap', 'manifest', 'msp_podcast', 'synthetic'], "
+     "or synthetic_<raters> for raters ['cremad', 'cremad_half']"),
 ]
 
 

@@ -136,7 +136,7 @@ def _synth(*args):
 
 
 @pytest.mark.parametrize('args, message', [
-    (['--raters', 'crowd'], "unknown raters 'crowd'; choose one of ['designed', 'cremad']"),
+    (['--raters', 'crowd'], "unknown raters 'crowd'; choose one of ['designed', 'cremad', 'cremad_half']"),
     (['--raters', 'cremad', '--annotator_noise', '0.5'], 'a fitted crowd has none to scale (leave it at 1.0)'),
 ])
 def test_synth_cli_bad_raters_end_in_one_message(tmp_path, args, message):

@@ -1,5 +1,5 @@
 """Tests of the synthetic corpus generator (sermeta.synthetic): layout, labels, determinism, resuming."""
-import json, re
+import hashlib, json, re
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +70,22 @@ def test_layout_and_wav_format(tiny):
     assert all(d.speaker.nunique() == 2 for _, d in recs.groupby('dialog') if len(d) >= 6)
     meta = json.loads((tiny/'synthetic.json').read_text())
     assert meta['params']['seed'] == TINY['seed'] and len(meta['annotators']['base_confusion']) == 4
+
+
+def digest(root):
+    "SHA-256 over the relative path and bytes of every file under `root` but synthetic.json (it names the version) and DONE."
+    h = hashlib.sha256()
+    for p in sorted(Path(root).rglob('*')):
+        if p.is_file() and p.name not in ('synthetic.json', 'DONE'):
+            h.update(p.relative_to(root).as_posix().encode()); h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def test_the_designed_corpus_keeps_its_bytes(tiny, tmp_path):
+    "New rater models leave the default corpus alone: its wavs and labels (and the labels at the default scale) as committed."
+    assert digest(tiny) == 'b19f1119d22ff978ab029664ac60d5f18cdf109d63d72fd364c82af91f506056'
+    generate_corpus(tmp_path/'labels', scale=0.1, seed=0, audio=False, progress=False)
+    assert digest(tmp_path/'labels') == '750291f575eb687bd908abcc3876edfc383b7706194341418dd4760e5d2086b9'
 
 
 def test_same_seed_same_bytes_any_n_jobs(tiny, tmp_path):
