@@ -20,9 +20,9 @@ from .sweeps import AMBIGUITY
 from .claims import FIRST_FRESH_SEED, seed_metrics, verdict_table, _seed_setups
 
 # %% auto #0
-__all__ = ['REGIMES', 'LW_ROLES', 'REFERENCES', 'INTERVAL_COLUMNS', 'CAMPAIGN_SEEDS', 'map_runs', 'regime_table',
-           'regime_agreement', 'run_scores', 'alike_seeds', 'regime_intervals', 'ambiguity_map', 'map_markdown',
-           'ambiguity_sentence', 'gain_data', 'gain_figure', 'campaign_commands']
+__all__ = ['REGIMES', 'LW_ROLES', 'REFERENCES', 'INTERVAL_COLUMNS', 'CAMPAIGN_SEEDS', 'CAMPAIGN_SCHEDULE', 'map_runs',
+           'regime_table', 'regime_agreement', 'run_scores', 'alike_seeds', 'regime_intervals', 'ambiguity_map',
+           'map_markdown', 'ambiguity_sentence', 'gain_data', 'gain_figure', 'campaign_commands']
 
 # %% ../nbs/16c_ambiguity.ipynb #fd97879a
 REGIMES = tuple(RATER_MODELS)                 # designed, cremad, cremad_half
@@ -110,6 +110,7 @@ def regime_intervals(runs, regime, *, seeds_from=FIRST_FRESH_SEED, n_boot=2000, 
 
 # %% ../nbs/16c_ambiguity.ipynb #6187831d
 CAMPAIGN_SEEDS = {'designed': 3, 'cremad': 5, 'cremad_half': 3}  # fresh seeds per regime, from FIRST_FRESH_SEED
+CAMPAIGN_SCHEDULE = '--max_epochs 20 --patience 3'  # make reproduce's, that of every committed synthetic run
 
 def _missing(runs, regime, seeds_from, scale) -> list:
     "The rows of `regime` with fewer finished fresh seeds than CAMPAIGN_SEEDS, and the command that trains them."
@@ -118,7 +119,7 @@ def _missing(runs, regime, seeds_from, scale) -> list:
     for role, name in map_runs().items():
         todo = sorted(set(wanted) - set(finished_seeds(runs, corpus, name)))
         if todo: rows.append(dict(regime=regime, corpus=corpus, role=role, run=name, seeds_missing=todo,
-                                  train=f"sermeta_sweep --corpus {corpus} --scale {scale:g} --sweep ambiguity "
+                                  train=f"sermeta_sweep --corpus {corpus} --scale {scale:g} {CAMPAIGN_SCHEDULE} --sweep ambiguity "
                                         f"--seeds {','.join(map(str, todo))}"))
     return rows
 
@@ -222,5 +223,5 @@ def gain_figure(data):
 # %% ../nbs/16c_ambiguity.ipynb #83a94f75
 def campaign_commands(*, scale=0.1, runs='reports/runs', seeds_from=FIRST_FRESH_SEED) -> list:
     "The campaign as commands: one `sermeta_sweep` per regime and fresh seed (CAMPAIGN_SEEDS), CREMA-D's crowd first."
-    return [f"sermeta_sweep --corpus {regime_corpus(r)} --scale {scale:g} --sweep ambiguity --seeds {s} --runs {runs}"
+    return [f"sermeta_sweep --corpus {regime_corpus(r)} --scale {scale:g} {CAMPAIGN_SCHEDULE} --sweep ambiguity --seeds {s} --runs {runs}"
             for r in ('cremad', 'cremad_half', 'designed') for s in range(seeds_from, seeds_from + CAMPAIGN_SEEDS[r])]
