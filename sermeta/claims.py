@@ -4,7 +4,6 @@
 
 # %% ../nbs/16_claims.ipynb #4ddd8881
 from __future__ import annotations
-import json
 from functools import cache, partial
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -14,7 +13,8 @@ from .methods import get_method
 from .paper import PAPER_TABLE2, PAPER_TABLE3
 from .evaluate import label_fix_rates, classification_metrics, vote_distributions, soft_label_scores
 from .config import parse_setting, setting_name, Config, run_name, READINGS
-from .runs import read_seeds, read_record, run_dir, finished_seeds, fold_seconds
+from .runs import (read_seeds, read_record, run_dir, finished_seeds, fold_records, run_config, run_precision,
+                          where_trained, node_names)
 
 
 # %% auto #0
@@ -232,40 +232,37 @@ def holm(p_values) -> np.ndarray:
 # %% ../nbs/16_claims.ipynb #a5855eba
 MIXED = ('refuse', 'mark')
 
-def _config_precision(folder) -> str:
-    "A run's precision from its config.json `bf16` (fp32 when absent), for folds that do not record it."
-    path = Path(folder)/'config.json'
-    record = json.loads(path.read_text()) if path.is_file() else {}
-    return 'bf16' if record.get('config', record).get('bf16', False) else 'fp32'
-
 def training_setups(runs, corpus, name) -> pd.DataFrame:
     "(seed, fold, device, precision) of every fold of a run's finished seeds: what trained it, in which precision."
-    setups = fold_seconds(runs, corpus, name)[['seed', 'fold', 'device']].fillna({'device': 'unrecorded'})
-    def precision(seed, fold):
-        folder = run_dir(runs, corpus, name, seed)
-        return json.loads((folder/f'fold{fold}'/'metrics.json').read_text()).get('precision') or _config_precision(folder)
-    return setups.assign(precision=[precision(s, f) for s, f in zip(setups.seed, setups.fold)])
+    return fold_records(runs, corpus, name)[['seed', 'fold', 'device', 'precision']]
 
 def _schedule(folder) -> str:
     "A run's epoch cap and patience as `cap/patience` (from its config.json; '?' where it says none)."
-    try: config = json.loads((Path(folder)/'config.json').read_text()).get('config', {})
-    except (OSError, ValueError): config = {}
+    config = run_config(folder)
     return f"{config.get('max_epochs', '?')}/{config.get('patience', '?')}"
 
 def _seed_setups(runs, corpus, name) -> dict:
-    "seed -> (devices, precisions, schedule) of a run; a seed without fold records counts as device unrecorded."
-    setups = training_setups(runs, corpus, name)
-    folder = lambda seed: run_dir(runs, corpus, name, seed)
-    return {seed: (frozenset(rows.device) or frozenset({'unrecorded'}),
-                   frozenset(rows.precision) or frozenset({_config_precision(folder(seed))}), _schedule(folder(seed)))
-            for seed in finished_seeds(runs, corpus, name) for rows in [setups[setups.seed == seed]]}
+    "seed -> (devices, precisions, schedule, nodes) of a run; a seed without fold records counts as unrecorded."
+    folds = fold_records(runs, corpus, name)
+    def setup(seed):
+        rows, folder = folds[folds.seed == seed], run_dir(runs, corpus, name, seed)
+        return (frozenset(rows.device) or frozenset({'unrecorded'}), frozenset(rows.precision) or frozenset({run_precision(folder)}),
+                _schedule(folder), frozenset(zip(rows.node, rows.host)) or frozenset({('unrecorded', '')}))
+    return {seed: setup(seed) for seed in finished_seeds(runs, corpus, name)}
+
+def _setup_words(setups) -> dict:
+    "Devices, precisions and nodes of some `_seed_setups` values, in words (as `sermeta.runs.where_trained`)."
+    union = lambda i: sorted(frozenset().union(*(setup[i] for setup in setups)))
+    nodes = union(3)
+    return dict(devices=', '.join(union(0)), precision=', '.join(union(1)),
+                nodes=node_names([node for node, _ in nodes], [host for _, host in nodes]))
 
 # %% ../nbs/16_claims.ipynb #411e0459
 def _pair_setup(ours, theirs, run, reference, seeds, mixed) -> dict:
-    "Devices, precisions, schedules and the check of a pair on `seeds`, seed by seed; a mixed pair refused or marked."
+    "Devices, precisions, nodes, schedules and the check of a pair on `seeds`, seed by seed; a mixed pair refused or marked."
     differ, unknown, name = [], [], lambda kinds: ' + '.join(sorted(kinds))
     for seed in seeds:
-        (device_a, precision_a, schedule_a), (device_b, precision_b, schedule_b) = ours[seed], theirs[seed]
+        (device_a, precision_a, schedule_a, _), (device_b, precision_b, schedule_b, _) = ours[seed], theirs[seed]
         if schedule_a != schedule_b:
             differ.append(f'seed {seed}: {run} at {schedule_a} epochs/patience, {reference} at {schedule_b}')
         if 'unrecorded' in device_a | device_b: unknown.append(str(seed))
@@ -276,8 +273,7 @@ def _pair_setup(ours, theirs, run, reference, seeds, mixed) -> dict:
         raise ValueError(f"{run} and {reference} were not trained alike ({'; '.join(differ)}): compare runs trained on "
                          "the same device kind and precision, or pass mixed='mark' to keep the pair, marked")
     notes = ['mixed: ' + '; '.join(differ)] * bool(differ) + [f"device unrecorded (seed {', '.join(unknown)})"] * bool(unknown)
-    union = lambda i: name(frozenset().union(*(ours[s][i] | theirs[s][i] for s in seeds))).replace(' + ', ', ')
-    return dict(devices=union(0), precision=union(1), setup='; '.join(notes) or 'alike')
+    return dict(_setup_words([ours[s] for s in seeds] + [theirs[s] for s in seeds]), setup='; '.join(notes) or 'alike')
 
 # %% ../nbs/16_claims.ipynb #12585db6
 def verdict_word(diff, low, high,  # our difference and its interval
@@ -299,7 +295,8 @@ def verdict_word(diff, low, high,  # our difference and its interval
 
 # %% ../nbs/16_claims.ipynb #40dad5c2
 VERDICT_COLUMNS = ['run', 'reference', 'metric', 'seeds', 'diff', 'ci_low', 'ci_high', 'p', 'p_holm', 'detectable',
-                   'paper_diff', 'verdict', 'resampling', 'seed_diff_sd', 'seeds_better', 'devices', 'precision', 'setup']
+                   'paper_diff', 'verdict', 'resampling', 'seed_diff_sd', 'seeds_better', 'devices', 'precision', 'nodes',
+                   'setup']
 
 def seed_metrics(preds, classes) -> pd.DataFrame:
     "WA and UA of each seed's pooled predictions (rows: seeds)."
@@ -322,21 +319,28 @@ def _comparison(read, setups, run, reference, *, classes, seeds, n_boot, seed, l
                  seeds_better=int((by_seed[k] > 0).sum()), **setup) for k in ('WA', 'UA')]
 
 # %% ../nbs/16_claims.ipynb #5337eab9
-def verdict_table(runs, corpus, comparisons,       # [(run, reference run[, seeds])]; names may be settings ('Lw@...')
-                  *, classes=CLASSES, seeds=None,  # None: every seed both runs finished; else only these
-                  n_boot=2000, seed=0, level=0.95, power=0.8, alpha=0.05,
-                  mixed='refuse') -> pd.DataFrame: # 'mark': keep pairs trained on different devices or precisions, marked
-    "Per comparison and metric: difference, speaker-level interval, Holm p, detectable and paper's difference, verdict."
+def _verdict(read, setups, comparisons, *, seeds, alpha, mixed, **options) -> pd.DataFrame:
+    "`verdict_table` with its readers of a run's seeds and setups given (each run read once by them)."
     if mixed not in MIXED: raise ValueError(f"mixed must be one of {MIXED}, got {mixed!r}")
-    read, setups = cache(partial(read_seeds, runs, corpus)), cache(partial(_seed_setups, runs, corpus))
     rows = [row for run, reference, *own in comparisons   # a comparison may carry its own seeds: (run, ref, seeds)
-            for row in _comparison(read, setups, run, reference, classes=classes, seeds=own[0] if own else seeds,
-                                   n_boot=n_boot, seed=seed, level=level, power=power, mixed=mixed)]
+            for row in _comparison(read, setups, run, reference, seeds=own[0] if own else seeds, mixed=mixed, **options)]
     table = pd.DataFrame(rows, columns=VERDICT_COLUMNS)
     table['p_holm'] = holm(table.p)
     table['verdict'] = [verdict_word(r.diff, r.ci_low, r.ci_high, r.p_holm, r.paper_diff, r.detectable, r.seeds, alpha=alpha)
                         for r in table.itertuples()]
     return table
+
+def _readers(runs, corpus) -> tuple:
+    "Cached readers of a run name's seeds (`read_seeds`) and of its seeds' setups (`_seed_setups`)."
+    return cache(partial(read_seeds, runs, corpus)), cache(partial(_seed_setups, runs, corpus))
+
+def verdict_table(runs, corpus, comparisons,       # [(run, reference run[, seeds])]; names may be settings ('Lw@...')
+                  *, classes=CLASSES, seeds=None,  # None: every seed both runs finished; else only these
+                  n_boot=2000, seed=0, level=0.95, power=0.8, alpha=0.05,
+                  mixed='refuse') -> pd.DataFrame: # 'mark': keep pairs trained on different devices or precisions, marked
+    "Per comparison and metric: difference, speaker-level interval, Holm p, detectable and paper's difference, verdict."
+    return _verdict(*_readers(runs, corpus), comparisons, classes=classes, seeds=seeds, n_boot=n_boot, seed=seed,
+                    level=level, power=power, alpha=alpha, mixed=mixed)
 
 def gains_vs_baseline(runs, corpus, methods, *, classes=CLASSES, reference='baseline', n_boot=2000, seed=0,
                       seeds=None, mixed='refuse') -> pd.DataFrame:
@@ -363,21 +367,23 @@ def verdict_comparisons() -> list:
     return [(r, ref, 'fresh') for r, ref in fresh] + [(r, ref, 'committed') for r, ref in committed]
 
 # %% ../nbs/16_claims.ipynb #ad0b1a31
-def _group_seeds(runs, corpus, run, reference, group) -> list:
-    "The seeds of `group` both runs finished; for committed seeds, those whose recorded devices do not differ."
-    both = set(finished_seeds(runs, corpus, run)) & set(finished_seeds(runs, corpus, reference))
+def _group_seeds(setups, run, reference, group) -> list:
+    "The seeds of `group` both runs finished (`setups`: a run's `_seed_setups`); committed ones with no device differing."
+    ours, theirs = setups(run), setups(reference)
+    both = set(ours) & set(theirs)
     if group == 'fresh': return sorted(s for s in both if s >= FIRST_FRESH_SEED)
-    ours, theirs = _seed_setups(runs, corpus, run), _seed_setups(runs, corpus, reference)
-    alike = lambda s: 'unrecorded' in ours[s][0] | theirs[s][0] or ours[s] == theirs[s]
+    alike = lambda s: 'unrecorded' in ours[s][0] | theirs[s][0] or ours[s][:3] == theirs[s][:3]   # nodes may differ
     return sorted(s for s in both if s < FIRST_FRESH_SEED and alike(s))
 
 def corpus_verdict(runs, corpus, *, classes=CLASSES, n_boot=2000, seed=0) -> tuple:
     "(verdict table, waiting comparisons) of a corpus: fresh seeds for the l/w rows, committed ones for the rest."
+    read, setups = _readers(runs, corpus)   # each run's seeds and setups read once for the whole table
     rows, waiting = [], []
     for run, reference, group in verdict_comparisons():
-        seeds = _group_seeds(runs, corpus, run, reference, group)
+        seeds = _group_seeds(setups, run, reference, group)
         (rows if seeds else waiting).append((run, reference, seeds, group))
-    table = verdict_table(runs, corpus, [r[:3] for r in rows], classes=classes, n_boot=n_boot, seed=seed, mixed='mark')
+    table = _verdict(read, setups, [r[:3] for r in rows], classes=classes, seeds=None, n_boot=n_boot, seed=seed,
+                     level=0.95, power=0.8, alpha=0.05, mixed='mark')
     table.insert(4, 'seeds_from', [g for *_, g in rows for _ in ('WA', 'UA')])
     return table, pd.DataFrame(waiting, columns=['run', 'reference', 'seeds', 'seeds_from']).drop(columns='seeds')
 
@@ -503,9 +509,9 @@ def sensitivity_table(runs, corpus, names, *, table=None, classes=CLASSES, refer
             row.update({f"{g.metric}_{k}": g[k] for k in ('diff', 'ci_low', 'ci_high', 'p_holm', 'verdict')},
                        seeds=g.seeds, resampling=g.resampling, setup=g.setup)
         if learned: row.update(_setting_scores(runs, corpus, name, list(classes)))
-        secs = fold_seconds(runs, corpus, name)
-        row.update(fold_seconds=secs.seconds.mean(), seed_seconds=secs.groupby('seed').seconds.sum().mean(),
-                   devices=', '.join(sorted(secs.device.unique())))
+        folds = fold_records(runs, corpus, name)
+        row.update(fold_seconds=folds.seconds.mean(), seed_seconds=folds.groupby('seed').seconds.sum().mean(),
+                   **where_trained(folds))
         if learned and table is not None and reference_label(table):
             scores = correction_scores(runs, corpus, name, table)
             row.update({k: scores.get(k, np.nan) for k in ('fix_recall', 'fix_precision', 'broken', 'net', 'AUROC_w_wrong')})
@@ -526,7 +532,7 @@ def frontend_table(runs, corpus, names, *, classes=CLASSES, reference='svm', n_b
         score = paired_bootstrap(preds, classes=classes, n_boot=n_boot)
         row = dict(run=name, method=method, frontend=changes.get('frontend', default.frontend),
                    norm=changes.get('norm', default.norm), seeds=len(seeds),
-                   resampling=score.resampling.iloc[0])
+                   resampling=score.resampling.iloc[0], **_setup_words(setups(name).values()))
         for k in ('WA', 'UA'):
             row.update({k: score.loc[k, 'diff'], f'{k}_ci_low': score.loc[k, 'lo'], f'{k}_ci_high': score.loc[k, 'hi']})
         ref = setting_name(reference, {k: v for k, v in changes.items() if k in ('frontend', 'norm')})
@@ -541,7 +547,7 @@ def frontend_table(runs, corpus, names, *, classes=CLASSES, reference='svm', n_b
         rows.append(row)
     columns = ['run', 'method', 'frontend', 'norm', 'seeds', 'resampling',
                *[f'{k}{part}' for k in ('WA', 'UA', f'UA_vs_{reference}') for part in ('', '_ci_low', '_ci_high')],
-               f'UA_vs_{reference}_p', 'setup']
+               f'UA_vs_{reference}_p', 'setup', 'devices', 'precision', 'nodes']
     return pd.DataFrame(rows, columns=columns).set_index('run')
 
 # %% ../nbs/16_claims.ipynb #d52f9027
