@@ -1,10 +1,12 @@
-"""The speaker-level paired bootstrap, Holm, the verdict rule and the device check, on small synthetic prediction tables."""
+"""The speaker-level paired bootstrap, Holm and the verdict rule (sermeta.intervals), the device check and where runs trained
+(sermeta.claims, sermeta.reports), on small synthetic prediction tables and fake run folders."""
 import json
 import numpy as np, pandas as pd, pytest
 from sermeta.core import CLASSES
 from sermeta.paper import PAPER_TABLE2
-from sermeta.claims import (paired_bootstrap, variance_components, standard_error, detectable_difference, seeds_needed,
-                            holm, verdict_word, verdict_table, gains_vs_baseline, training_setups)
+from sermeta.intervals import (paired_bootstrap, variance_components, standard_error, detectable_difference, seeds_needed,
+                               holm, verdict_word)
+from sermeta.claims import verdict_table, gains_vs_baseline, training_setups
 
 
 def predictions(right, folds, gold, seeds):
