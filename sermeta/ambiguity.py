@@ -78,7 +78,7 @@ def alike_seeds(runs, corpus, run, reference, seeds_from=FIRST_FRESH_SEED) -> tu
                   if s >= seeds_from)
     ours, theirs = _seed_setups(runs, corpus, run), _seed_setups(runs, corpus, reference)
     device = lambda s: 'unrecorded' in ours[s][0] | theirs[s][0] or ours[s][0] == theirs[s][0]
-    alike = [s for s in both if device(s) and ours[s][1:] == theirs[s][1:]]
+    alike = [s for s in both if device(s) and ours[s][1:3] == theirs[s][1:3]]  # precision, schedule (nodes: shown, not checked)
     return alike, [s for s in both if s not in alike]
 
 def _comparisons(runs, corpus, seeds_from) -> tuple:

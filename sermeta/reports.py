@@ -12,13 +12,13 @@ import matplotlib.pyplot as plt, seaborn as sns
 from .core import CLASSES, write_csv, atomic_write
 from .methods import get_method, TABLE2_ROWS
 from .config import parse_setting
-from .runs import finished_seeds, read_seeds, read_record, run_dir
+from .runs import finished_seeds, read_seeds, read_record, run_dir, run_config, fold_records, where_trained
 from .folds import BALANCED_METHODS, balanced_corpus
 from .evaluate import classification_metrics
 from .paper import PAPER_TABLE2, PAPER_QUOTED
 
 # %% auto #0
-__all__ = ['TABLE2_BESIDE', 'REPORT_FLOAT', 'README_MARKS', 'REPORTS', 'REPORT_CORPORA', 'REPORT_PARAMETERS',
+__all__ = ['TRAINED_WHERE', 'TABLE2_BESIDE', 'REPORT_FLOAT', 'README_MARKS', 'REPORTS', 'REPORT_CORPORA', 'REPORT_PARAMETERS',
            'REPORT_PARAMETER_HELP', 'SWEEP_REPORTS', 'CLOCK_FIELDS', 'table2', 'mean_sd_cells', 'per_class_columns',
            'headline_cells', 'per_class_table', 'weight_table', 'label_updates', 'save_figure', 'save_heatmap',
            'model_figure', 'framework_figure', 'write_table', 'schedule_check', 'verdict_summary', 'readme_results',
@@ -46,9 +46,12 @@ def table2(runs, corpus, methods, *, classes=CLASSES, truth='gold', table=None) 
         out[f'paper_{k}'] = PAPER_TABLE2[k].reindex(out.index).values
         out[f'diff_{k}'] = out[k] - out[f'paper_{k}']
     out['in_paper'] = [get_method(m).in_paper for m in out.index]  # False: a rival we add (sermeta.rivals)
+    out['quoted'] = False
+    out = out.join(pd.DataFrame({m: where_trained(fold_records(runs, corpus, m)) for m in out.index}).T)
     quoted = PAPER_TABLE2.loc[sorted(PAPER_QUOTED - set(out.index))].add_prefix('paper_')
-    quoted['quoted'] = True
-    return pd.concat([out.assign(quoted=False), quoted])
+    quoted = quoted.assign(quoted=True, **dict.fromkeys(TRAINED_WHERE, ''))  # trained elsewhere: no devices of ours
+    table = pd.concat([out, quoted])
+    return table[[c for c in table if c not in TRAINED_WHERE] + list(TRAINED_WHERE)]   # the scores' columns first, as before
 
 # %% ../nbs/13_reports.ipynb #a6647e22
 def mean_sd_cells(df, cols) -> pd.DataFrame:
@@ -59,7 +62,8 @@ def mean_sd_cells(df, cols) -> pd.DataFrame:
                         index=df.index)
 
 # %% ../nbs/13_reports.ipynb #852db085
-TABLE2_BESIDE = ('seeds', 'paper_WA', 'diff_WA', 'paper_UA', 'diff_UA', 'quoted', 'in_paper')  # beside WA and UA
+TRAINED_WHERE = ('devices', 'precision', 'nodes')   # where a run trained (sermeta.runs.where_trained)
+TABLE2_BESIDE = ('seeds', 'paper_WA', 'diff_WA', 'paper_UA', 'diff_UA', 'quoted', 'in_paper', *TRAINED_WHERE)  # beside WA and UA
 
 def per_class_columns(classes=CLASSES) -> list:
     "Table 2's columns of per-class scores: happiness_precision, happiness_recall, happiness_f1, sadness_precision, ..."
@@ -150,12 +154,12 @@ def schedule_check(runs, corpus, names) -> pd.DataFrame:
     for name in names:
         for seed in finished_seeds(runs, corpus, name):
             folder = run_dir(runs, corpus, name, seed)
-            cap = json.loads((folder/'config.json').read_text())['config'].get('max_epochs')
+            cap = run_config(folder).get('max_epochs')
             for fold in sorted(folder.glob('fold*/metrics.json')):
                 m = json.loads(fold.read_text())
                 if 'best_epoch' not in m: continue   # a model without epochs (the SVM)
                 rows.append(dict(run=name, cap=cap, epochs=m['epochs'], best_epoch=m['best_epoch'],
-                                 stopped_early=_stopped_early(fold.parent, cap)))
+                                 stopped_early=_stopped_early(fold.parent, cap) if cap else np.nan))
     frame = pd.DataFrame(rows, columns=['run', 'cap', 'epochs', 'best_epoch', 'stopped_early'])
     return frame.groupby('run', sort=False).agg(folds=('epochs', 'size'), cap=('cap', 'max'),
                                                 stopped_early=('stopped_early', 'mean'), median_epochs=('epochs', 'median'),

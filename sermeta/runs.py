@@ -13,9 +13,10 @@ from .folds import base_corpus
 from .config import Config, config_record, run_name, legacy_config
 
 # %% auto #0
-__all__ = ['FOLD_FILES', 'DIVERGED', 'run_dir', 'start_run', 'record_path', 'write_record', 'read_record', 'compress_records',
-           'fold_node', 'write_fold_results', 'fold_problems', 'fold_finished', 'pool_run', 'read_run',
-           'diverged_settings', 'finished_seeds', 'read_seeds', 'fold_seconds', 'migrate_runs']
+__all__ = ['FOLD_FILES', 'DIVERGED', 'FOLD_RECORD', 'run_dir', 'start_run', 'run_config', 'run_precision', 'record_path',
+           'write_record', 'read_record', 'compress_records', 'fold_node', 'write_fold_results', 'fold_problems',
+           'fold_finished', 'pool_run', 'read_run', 'diverged_settings', 'finished_seeds', 'read_seeds', 'fold_records',
+           'fold_seconds', 'node_names', 'where_trained', 'migrate_runs']
 
 # %% ../nbs/07a_runs.ipynb #6b0cfd0d
 def run_dir(root, corpus, method, seed) -> Path:
@@ -34,6 +35,23 @@ def start_run(out, record):
                              f"differs in {changed or 'its method, corpus or classes'}); "
                              "use another --out or --seed, or delete the folder")
     write_json(record, out/'config.json')
+
+# %% ../nbs/07a_runs.ipynb #c0f1a7e1
+def run_config(folder) -> dict:
+    "The settings of run `folder`'s config.json (its `config` part); {} where it is missing, unparsable or holds none."
+    path = Path(folder)/'config.json'
+    if not path.is_file(): return {}
+    try: record = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        warnings.warn(f"{path}: cannot be read ({type(e).__name__}); this run's settings count as unrecorded "
+                      "(restore the file from git, or make the run again in a new folder)", stacklevel=2)
+        return {}
+    config = record.get('config') if isinstance(record, dict) else None
+    return config if isinstance(config, dict) else {}
+
+def run_precision(folder) -> str:
+    "The precision run `folder`'s config.json asks for: 'bf16' where it sets `bf16`, else 'fp32' (the default)."
+    return 'bf16' if run_config(folder).get('bf16', False) else 'fp32'
 
 # %% ../nbs/07a_runs.ipynb #23fb012c
 def _gzip(data: bytes) -> bytes:
@@ -216,16 +234,40 @@ def read_seeds(runs, corpus, method):
     return pd.concat(preds for preds, _ in parts), pd.concat(learned for _, learned in parts), seeds
 
 # %% ../nbs/07a_runs.ipynb #f1c575b0
+FOLD_RECORD = ['seed', 'fold', 'seconds', 'device', 'precision', 'node', 'host']   # the columns of `fold_records`
+
+def fold_records(runs, corpus, method) -> pd.DataFrame:
+    "(seed, fold, seconds, device, precision, node, host) of every fold of `method`'s finished seeds on `corpus`."
+    def rows(seed):
+        folder = run_dir(runs, corpus, method, seed)
+        for path in sorted(folder.glob('fold*/metrics.json')):
+            metrics = json.loads(path.read_text())
+            yield dict(seed=seed, fold=int(path.parent.name[4:]), seconds=metrics.get('seconds'),
+                       device=metrics.get('device') or 'unrecorded', precision=metrics.get('precision') or run_precision(folder),
+                       node=metrics.get('node') or 'unrecorded', host=metrics.get('host') or '')
+    rows = [row for seed in finished_seeds(runs, corpus, method) for row in rows(seed)]
+    return pd.DataFrame(rows, columns=FOLD_RECORD).astype({'seconds': float})
+
 def fold_seconds(runs, corpus, method) -> pd.DataFrame:
     "(seed, fold, seconds, device, node) of every fold of `method`'s finished seeds on `corpus`."
-    def row(seed, path):
-        metrics = json.loads(path.read_text())
-        return dict(seed=seed, fold=int(path.parent.name[4:]), seconds=metrics.get('seconds'),
-                    device=metrics.get('device', 'unrecorded'), node=metrics.get('node', 'unrecorded'))
-    rows = [row(seed, path) for seed in finished_seeds(runs, corpus, method)
-            for path in sorted(run_dir(runs, corpus, method, seed).glob('fold*/metrics.json'))]
-    return pd.DataFrame(rows, columns=['seed', 'fold', 'seconds', 'device', 'node']).astype({'seconds': float})
+    return fold_records(runs, corpus, method)[['seed', 'fold', 'seconds', 'device', 'node']]
 
+
+# %% ../nbs/07a_runs.ipynb #c0f1a7e3
+def node_names(nodes, hosts) -> str:
+    "Where folds ran, in words: 'local', 'N nodes: <hosts or short ids>', 'unrecorded', joined by '; '."
+    pairs = set(zip(nodes, hosts))
+    cluster = {node: host or node[:8] for node, host in pairs if node not in ('local', 'unrecorded')}
+    named = sorted(set(cluster.values()))
+    return '; '.join(['local'] * any(node == 'local' for node, _ in pairs)
+                     + [f"{len(cluster)} node{'s' * (len(cluster) > 1)}: {', '.join(named)}"] * bool(cluster)
+                     + ['unrecorded'] * any(node == 'unrecorded' for node, _ in pairs))
+
+def where_trained(folds) -> dict:
+    "Devices, precisions and nodes of `fold_records` rows, in words (each 'unrecorded' without rows)."
+    if folds.empty: return dict(devices='unrecorded', precision='unrecorded', nodes='unrecorded')
+    words = lambda column: ', '.join(sorted(set(folds[column])))
+    return dict(devices=words('device'), precision=words('precision'), nodes=node_names(folds.node, folds.host))
 
 # %% ../nbs/07a_runs.ipynb #2ef70412
 def _migrations(root) -> list:

@@ -1,10 +1,12 @@
-"""The speaker-level paired bootstrap, Holm, the verdict rule and the device check, on small synthetic prediction tables."""
+"""The speaker-level paired bootstrap, Holm and the verdict rule (sermeta.intervals), the device check and where runs trained
+(sermeta.claims, sermeta.reports), on small synthetic prediction tables and fake run folders."""
 import json
 import numpy as np, pandas as pd, pytest
 from sermeta.core import CLASSES
 from sermeta.paper import PAPER_TABLE2
-from sermeta.claims import (paired_bootstrap, variance_components, standard_error, detectable_difference, seeds_needed,
-                            holm, verdict_word, verdict_table, gains_vs_baseline, training_setups)
+from sermeta.intervals import (paired_bootstrap, variance_components, standard_error, detectable_difference, seeds_needed,
+                               holm, verdict_word)
+from sermeta.claims import verdict_table, gains_vs_baseline, training_setups
 
 
 def predictions(right, folds, gold, seeds):
@@ -93,15 +95,16 @@ def test_verdict_words_on_constructed_intervals(diff, low, high, p_holm, paper, 
     assert verdict_word(diff, low, high, p_holm, paper, detectable, seeds) == word
 
 
-def fake_run(root, method, seed, preds, device=None, precision=None, bf16=False):
-    "A finished run directory: pooled predictions, and one fold whose metrics.json records `device` (and `precision`)."
+def fake_run(root, method, seed, preds, device=None, precision=None, bf16=False, node=None, host=None):
+    "A finished run directory: pooled predictions, and one fold whose metrics.json records `device` (and `precision`, `node`, `host`)."
     folder = root / 'toy' / method / f'seed{seed}'
     (folder / 'fold0').mkdir(parents=True)
     preds.to_csv(folder / 'predictions.csv.gz', index=False)
     pd.DataFrame(columns=['utt_id', 'w']).to_csv(folder / 'learned.csv.gz', index=False)
     (folder / 'metrics.json').write_text('{}')
     (folder / 'config.json').write_text(json.dumps({'config': {'bf16': bf16}}))
-    fold = {'seconds': 1.0, **({'device': device} if device else {}), **({'precision': precision} if precision else {})}
+    recorded = dict(device=device, precision=precision, node=node, host=host)
+    fold = {'seconds': 1.0, **{k: v for k, v in recorded.items() if v}}   # a field left None: a fold from before it was recorded
     (folder / 'fold0' / 'metrics.json').write_text(json.dumps(fold))
 
 
@@ -140,3 +143,60 @@ def test_precision_comes_from_config_and_an_unrecorded_device_is_marked(runs):
                                   "smaller than the paper's", "larger than the paper's"}
     paper = PAPER_TABLE2.loc['L', ['WA', 'UA']] - PAPER_TABLE2.loc['baseline', ['WA', 'UA']]
     assert np.allclose(table.paper_diff, paper.to_numpy())
+
+
+@pytest.fixture
+def placed_runs(tmp_path):
+    "baseline trained by a cluster's two GPU nodes (one a host name, one its id only), w on this machine's GPU, Lw before any was recorded."
+    a, b = pair(0.2, np.random.default_rng(5), seeds=2)
+    gpu = dict(device='cuda: NVIDIA H200', precision='bf16')
+    fake_run(tmp_path, 'baseline', 0, b[b.seed == 0], **gpu, node='a3f9c2d1e0b4c5d6', host='gpu-a')
+    fake_run(tmp_path, 'baseline', 1, b[b.seed == 1], **gpu, node='77b1e5c9d2a8f0e1')     # a Ray node whose host was not kept
+    for seed in (0, 1):
+        fake_run(tmp_path, 'w', seed, a[a.seed == seed], **gpu, node='local')
+        fake_run(tmp_path, 'Lw', seed, a[a.seed == seed])                               # an old fold: no device, precision or node
+    return tmp_path
+
+
+def test_table2_says_where_each_run_trained(placed_runs, tmp_path):
+    from sermeta.evaluate import classification_metrics
+    from sermeta.reports import table2, headline_cells, write_table
+    t2 = table2(placed_runs, 'toy', ['baseline', 'w', 'Lw'])
+    where = t2[['devices', 'precision', 'nodes']]
+    assert where.loc['baseline'].tolist() == ['cuda: NVIDIA H200', 'bf16', '2 nodes: 77b1e5c9, gpu-a']
+    assert where.loc['w'].tolist() == ['cuda: NVIDIA H200', 'bf16', 'local']
+    assert where.loc['Lw'].tolist() == ['unrecorded', 'fp32', 'unrecorded']    # precision: config.json's bf16 is off
+    assert list(t2.columns[-3:]) == ['devices', 'precision', 'nodes']           # the scores' columns come first, as before
+    preds = pd.read_csv(placed_runs / 'toy' / 'baseline' / 'seed1' / 'predictions.csv.gz')
+    assert np.isclose(t2.loc['baseline', 'WA'], np.mean([classification_metrics(p.gold, p.pred, CLASSES)['WA'] for p in
+                      (pd.read_csv(placed_runs / 'toy' / 'baseline' / 'seed0' / 'predictions.csv.gz'), preds)]))
+    write_table(t2, tmp_path / 'report', 'table2', markdown=headline_cells(t2))
+    lines = {line.split('|')[1].strip(): line for line in (tmp_path / 'report' / 'table2.md').read_text().splitlines()[2:]}
+    assert '2 nodes: 77b1e5c9, gpu-a' in lines['baseline'] and lines['Lw'].count('unrecorded') == 2
+    saved = pd.read_csv(tmp_path / 'report' / 'table2.csv', index_col=0)
+    assert saved.loc['w', 'nodes'] == 'local' and np.isclose(saved.loc['w', 'UA'], t2.loc['w', 'UA'])
+
+
+def test_run_tables_name_the_nodes_and_never_refuse_on_them(placed_runs):
+    from sermeta.claims import sensitivity_table
+    alike = verdict_table(placed_runs, 'toy', [('w', 'baseline')], n_boot=50)     # one device kind on other nodes: alike
+    assert set(alike.setup) == {'alike'} and set(alike.nodes) == {'local; 2 nodes: 77b1e5c9, gpu-a'}
+    old = verdict_table(placed_runs, 'toy', [('Lw', 'baseline')], n_boot=50, mixed='mark')
+    assert set(old.nodes) == {'2 nodes: 77b1e5c9, gpu-a; unrecorded'} and set(old.devices) == {'cuda: NVIDIA H200, unrecorded'}
+    assert old.setup.iloc[0] == 'mixed: seed 0: Lw in fp32, baseline in bf16; seed 1: Lw in fp32, baseline in bf16; device unrecorded (seed 0, 1)'
+    sens = sensitivity_table(placed_runs, 'toy', ['w'], learned=False, n_boot=50)
+    assert sens.loc['w', ['devices', 'precision', 'nodes']].tolist() == ['cuda: NVIDIA H200', 'bf16', 'local']
+
+
+def test_the_verdict_of_a_corpus_reads_each_runs_setups_once(tmp_path, monkeypatch):
+    import collections
+    import sermeta.claims as claims
+    a, b = pair(0.2, np.random.default_rng(6), seeds=2)
+    for seed, s in ((10, 0), (11, 1)):   # fresh seeds of the key contrast, and committed seed 0 of a row that keeps them
+        fake_run(tmp_path, 'baseline', seed, b[b.seed == s], device='cpu'); fake_run(tmp_path, 'Lw', seed, a[a.seed == s], device='cpu')
+    fake_run(tmp_path, 'baseline', 0, b[b.seed == 0], device='cpu'); fake_run(tmp_path, 'svm', 0, a[a.seed == 0], device='cpu')
+    reads, setups = collections.Counter(), claims._seed_setups
+    monkeypatch.setattr(claims, '_seed_setups', lambda runs, corpus, name: reads.update([name]) or setups(runs, corpus, name))
+    table, waiting = claims.corpus_verdict(tmp_path, 'toy', n_boot=50)
+    assert set(zip(table.run, table.seeds)) == {('Lw', 2), ('svm', 1)} and len(waiting) == len(claims.verdict_comparisons()) - 2
+    assert reads['baseline'] == 1 and set(reads.values()) == {1}

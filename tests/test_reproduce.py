@@ -38,6 +38,8 @@ def test_reproduce_end_to_end(tmp_path, capsys):
         assert (rep / f'{name}.png').read_bytes()[:4] == b'\x89PNG' and len(pd.read_csv(rep / f'{name}.csv')) > 0
     t2 = pd.read_csv(rep / 'table2.csv', index_col=0)
     assert t2.loc['Lw', 'paper_WA'] == 65.9 and bool(t2.loc['cycle_gan', 'quoted'])
+    assert t2.loc['Lw', ['devices', 'precision', 'nodes']].tolist() == ['cpu', 'fp32', 'local']   # where it trained: here
+    assert pd.read_csv(rep / 'balanced_wa_ua.csv', index_col=0).nodes.eq('local').all()
     # table2.md: WA and UA first; the per-class scores apart, of the methods run here, equal to table2.csv's
     assert [c.strip() for c in (rep / 'table2.md').read_text().split('\n')[0].split('|')[2:4]] == ['WA', 'UA']
     per_class = pd.read_csv(rep / 'table2_per_class.csv', index_col=0)
@@ -137,6 +139,7 @@ def test_sensitivity_report_reads_a_sweep(tmp_path, monkeypatch, caplog):
     gains = read('gains')
     assert set(gains.index) == {'literal (default)', 'lr_label=0.1, lr_weight=0.1', 'lr_label=0.0, lr_weight=0.0, lw_optimizer=gd'}
     assert (gains.seeds == 2).all() and (gains.fold_seconds > 0).all() and (gains.devices == 'cpu').all()
+    assert (gains.precision == 'fp32').all() and (gains.nodes == 'local').all()
     vs_control = read('vs_control')
     assert {'baseline', 'Lw', 'Lw@lr_label=0.1,lr_weight=0.1'} <= set(vs_control.index)
     per_seed = read('per_seed')
@@ -189,6 +192,7 @@ def test_frontend_sweep_and_its_report(tmp_path, monkeypatch):
     assert scores.loc[names[3], 'frontend'] == 'logmel' and scores.loc[names[3], 'norm'] == 'speaker'
     assert scores.method.tolist() == ['svm', 'svm', 'baseline', 'baseline', 'control']  # Lw, l/w off: the control
     assert scores.loc[['baseline', names[3], names[-1]], 'UA_vs_svm'].notna().all()  # paired with its input's SVM
+    assert scores.loc['svm', ['devices', 'precision', 'nodes']].tolist() == ['cpu', 'fp64', 'local']
     assert (tmp_path / 'reports' / 'frontends_figure.png').stat().st_size > 0
 
 
