@@ -230,7 +230,7 @@ def sweep_runs(runs, corpus, method='*') -> list:
 # the reports that read sweeps: (the setting they need one of, the sweep that trains it)
 SWEEP_REPORTS = {'sensitivity': ('Lw@<setting>', ''),
                  'frontends': ('baseline@frontend=<front-end>', ' --sweep frontends'),
-                 'ambiguity': ('baseline', '_cremad --sweep ambiguity')}   # the other rater regimes' runs
+                 'ambiguity': ('baseline', '_cremad --scale 0.1 --max_epochs 20 --patience 3 --sweep ambiguity')}  # other regimes' runs
 
 def missing_runs(name, runs, corpus) -> list:
     "The (corpus, method) runs that report `name` reads and that have no finished seed in `runs`."
