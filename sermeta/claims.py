@@ -12,7 +12,7 @@ from .evaluate import label_fix_rates, classification_metrics, vote_distribution
 from .config import parse_setting, setting_name, Config, run_name, READINGS
 from .intervals import (paired_bootstrap, variance_components, detectable_difference, holm, verdict_word,
                                _method_of, _paper_difference, _paired)
-from .runs import (read_seeds, read_record, run_dir, finished_seeds, fold_records, run_config, run_precision,
+from .runs import (read_seeds, read_record, run_dir, finished_seeds, fold_records, run_config, run_precision, MODEL_PRECISION,
                           where_trained, node_names)
 
 # %% auto #0
@@ -50,6 +50,10 @@ def _setup_words(setups) -> dict:
                 nodes=node_names([node for node, _ in nodes], [host for _, host in nodes]))
 
 # %% ../nbs/16_claims.ipynb #411e0459
+def _precision_by_design(run, reference) -> bool:
+    "True where either run's model computes in its own precision (`MODEL_PRECISION`, the SVM's float64): not a mix."
+    return any(_method_of(name).model in MODEL_PRECISION for name in (run, reference))
+
 def _pair_setup(ours, theirs, run, reference, seeds, mixed) -> dict:
     "Devices, precisions, nodes, schedules and the check of a pair on `seeds`, seed by seed; a mixed pair refused or marked."
     differ, unknown, name = [], [], lambda kinds: ' + '.join(sorted(kinds))
@@ -59,7 +63,7 @@ def _pair_setup(ours, theirs, run, reference, seeds, mixed) -> dict:
             differ.append(f'seed {seed}: {run} at {schedule_a} epochs/patience, {reference} at {schedule_b}')
         if 'unrecorded' in device_a | device_b: unknown.append(str(seed))
         elif device_a != device_b: differ.append(f'seed {seed}: {run} on {name(device_a)}, {reference} on {name(device_b)}')
-        if precision_a != precision_b:
+        if precision_a != precision_b and not _precision_by_design(run, reference):
             differ.append(f'seed {seed}: {run} in {name(precision_a)}, {reference} in {name(precision_b)}')
     if differ and mixed == 'refuse':
         raise ValueError(f"{run} and {reference} were not trained alike ({'; '.join(differ)}): compare runs trained on "
@@ -146,7 +150,9 @@ def _group_seeds(setups, run, reference, group) -> list:
     ours, theirs = setups(run), setups(reference)
     both = set(ours) & set(theirs)
     if group == 'fresh': return sorted(s for s in both if s >= FIRST_FRESH_SEED)
-    alike = lambda s: 'unrecorded' in ours[s][0] | theirs[s][0] or ours[s][:3] == theirs[s][:3]   # nodes may differ
+    precision = lambda s: _precision_by_design(run, reference) or ours[s][1] == theirs[s][1]
+    same = lambda s: ours[s][0] == theirs[s][0] and precision(s) and ours[s][2] == theirs[s][2]   # nodes may differ
+    alike = lambda s: 'unrecorded' in ours[s][0] | theirs[s][0] or same(s)
     return sorted(s for s in both if s < FIRST_FRESH_SEED and alike(s))
 
 def corpus_verdict(runs, corpus, *, classes=CLASSES, n_boot=2000, seed=0) -> tuple:

@@ -13,10 +13,10 @@ from .folds import base_corpus
 from .config import Config, config_record, run_name, legacy_config
 
 # %% auto #0
-__all__ = ['FOLD_FILES', 'DIVERGED', 'FOLD_RECORD', 'run_dir', 'start_run', 'run_config', 'run_precision', 'record_path',
-           'write_record', 'read_record', 'compress_records', 'fold_node', 'write_fold_results', 'fold_problems',
-           'fold_finished', 'pool_run', 'read_run', 'diverged_settings', 'finished_seeds', 'read_seeds', 'fold_records',
-           'fold_seconds', 'node_names', 'where_trained', 'migrate_runs']
+__all__ = ['MODEL_PRECISION', 'FOLD_FILES', 'DIVERGED', 'FOLD_RECORD', 'run_dir', 'start_run', 'run_config', 'run_precision',
+           'record_path', 'write_record', 'read_record', 'compress_records', 'fold_node', 'write_fold_results',
+           'fold_problems', 'fold_finished', 'pool_run', 'read_run', 'diverged_settings', 'finished_seeds',
+           'read_seeds', 'fold_records', 'fold_seconds', 'node_names', 'where_trained', 'migrate_runs']
 
 # %% ../nbs/07a_runs.ipynb #6b0cfd0d
 def run_dir(root, corpus, method, seed) -> Path:
@@ -37,21 +37,31 @@ def start_run(out, record):
     write_json(record, out/'config.json')
 
 # %% ../nbs/07a_runs.ipynb #c0f1a7e1
-def run_config(folder) -> dict:
-    "The settings of run `folder`'s config.json (its `config` part); {} where it is missing, unparsable or holds none."
+def _run_record(folder) -> dict:
+    "Run `folder`'s config.json as a dict; {} where it is missing or unparsable (the latter with a warning)."
     path = Path(folder)/'config.json'
     if not path.is_file(): return {}
     try: record = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         warnings.warn(f"{path}: cannot be read ({type(e).__name__}); this run's settings count as unrecorded "
-                      "(restore the file from git, or make the run again in a new folder)", stacklevel=2)
+                      "(restore the file from git, or make the run again in a new folder)", stacklevel=3)
         return {}
-    config = record.get('config') if isinstance(record, dict) else None
+    return record if isinstance(record, dict) else {}
+
+def run_config(folder) -> dict:
+    "The settings of run `folder`'s config.json (its `config` part); {} where it is missing, unparsable or holds none."
+    config = _run_record(folder).get('config')
     return config if isinstance(config, dict) else {}
 
+MODEL_PRECISION = {'svm': 'fp64'}  # models that compute in one precision whatever the config (scikit-learn's SVM: float64)
+
 def run_precision(folder) -> str:
-    "The precision run `folder`'s config.json asks for: 'bf16' where it sets `bf16`, else 'fp32' (the default)."
+    "The precision of run `folder` by its config.json: its model's own (MODEL_PRECISION), 'bf16' where it sets `bf16`, else 'fp32'."
+    record = _run_record(folder)
+    method = record.get('method') if isinstance(record.get('method'), dict) else {}
+    if method.get('model') in MODEL_PRECISION: return MODEL_PRECISION[method['model']]
     return 'bf16' if run_config(folder).get('bf16', False) else 'fp32'
+
 
 # %% ../nbs/07a_runs.ipynb #23fb012c
 def _gzip(data: bytes) -> bytes:

@@ -145,6 +145,20 @@ def test_precision_comes_from_config_and_an_unrecorded_device_is_marked(runs):
     assert np.allclose(table.paper_diff, paper.to_numpy())
 
 
+
+def test_the_svms_own_precision_is_by_design_not_a_mix(runs, tmp_path):
+    "The SVM computes in float64 whatever its config: against a float32 network on one device it is a fair pair."
+    a, _ = pair(0.2, np.random.default_rng(5), seeds=2)
+    for seed in (0, 1):
+        fake_run(tmp_path, 'svm', seed, a[a.seed == seed], device='cpu', precision='fp64')
+    (tmp_path / 'toy' / 'svm' / 'seed0' / 'fold0' / 'metrics.json').write_text('{"seconds": 1.0, "device": "cpu"}')
+    (tmp_path / 'toy' / 'svm' / 'seed0' / 'config.json').write_text(json.dumps({'config': {}, 'method': {'model': 'svm'}}))
+    assert set(training_setups(runs, 'toy', 'svm').precision) == {'fp64'}     # an old fold: the model's own, not fp32
+    table = verdict_table(runs, 'toy', [('svm', 'baseline')], n_boot=100)      # refused if it counted as a mix
+    assert table.setup.eq('alike').all() and table.precision.eq('fp32, fp64').all()
+    with pytest.raises(ValueError, match='w in bf16, baseline in fp32'):       # a network in bf16 still is one
+        verdict_table(runs, 'toy', [('w', 'baseline')])
+
 @pytest.fixture
 def placed_runs(tmp_path):
     "baseline trained by a cluster's two GPU nodes (one a host name, one its id only), w on this machine's GPU, Lw before any was recorded."
