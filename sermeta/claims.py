@@ -16,10 +16,11 @@ from .runs import (read_seeds, read_record, run_dir, finished_seeds, fold_record
                           where_trained, node_names)
 
 # %% auto #0
-__all__ = ['MIXED', 'VERDICT_COLUMNS', 'FIRST_FRESH_SEED', 'training_setups', 'seed_metrics', 'verdict_table',
-           'gains_vs_baseline', 'verdict_runs', 'verdict_comparisons', 'corpus_verdict', 'ambiguous_utterances',
-           'correction_scores', 'correction_table', 'disagreement', 'per_utterance', 'agreement_correlations',
-           'sensitivity_table', 'frontend_table', 'soft_label_table']
+__all__ = ['MIXED', 'VERDICT_COLUMNS', 'FIRST_FRESH_SEED', 'PRECISION_COLUMNS', 'training_setups', 'seed_metrics',
+           'verdict_table', 'gains_vs_baseline', 'verdict_runs', 'verdict_comparisons', 'corpus_verdict',
+           'precision_check', 'precision_words', 'ambiguous_utterances', 'correction_scores', 'correction_table',
+           'disagreement', 'per_utterance', 'agreement_correlations', 'sensitivity_table', 'frontend_table',
+           'soft_label_table']
 
 # %% ../nbs/16_claims.ipynb #a5855eba
 MIXED = ('refuse', 'mark')
@@ -166,6 +167,47 @@ def corpus_verdict(runs, corpus, *, classes=CLASSES, n_boot=2000, seed=0) -> tup
                      level=0.95, power=0.8, alpha=0.05, mixed='mark')
     table.insert(4, 'seeds_from', [g for *_, g in rows for _ in ('WA', 'UA')])
     return table, pd.DataFrame(waiting, columns=['run', 'reference', 'seeds', 'seeds_from']).drop(columns='seeds')
+
+# %% ../nbs/16_claims.ipynb #f287a5e1
+PRECISION_COLUMNS = ['run', 'metric', 'seeds', 'diff', 'ci_low', 'ci_high', 'seed_sd', 'within_seed_noise']
+
+def _precision_pair(runs, other, corpus, name, seeds) -> None:
+    "Refuse a precision check whose pair is not float32 (`runs`) against bfloat16 (`other`) on one device and schedule."
+    ours, theirs = _seed_setups(runs, corpus, name), _seed_setups(other, corpus, name)
+    for s in seeds:
+        (dev_a, prec_a, sched_a, _), (dev_b, prec_b, sched_b, _) = ours[s], theirs[s]
+        if prec_a != {'fp32'} or prec_b != {'bf16'} or dev_a != dev_b or sched_a != sched_b:
+            raise ValueError(f"{name} seed {s}: the precision check compares float32 runs in {runs} with bfloat16 runs "
+                             f"in {other} on one device and schedule; found {sorted(prec_a)} on {sorted(dev_a)} at {sched_a} "
+                             f"against {sorted(prec_b)} on {sorted(dev_b)} at {sched_b} (train the second with --bf16)")
+
+def precision_check(runs,    # runs root of the float32 runs (the campaign's)
+                    other,   # runs root of the same runs trained with --bf16
+                    corpus, names, *, classes=CLASSES, n_boot=2000, seed=0) -> pd.DataFrame:
+    "Each run of `names` in bfloat16 minus itself in float32 on their common seeds: interval, seed noise, the rule."
+    rows = []
+    for name in names:
+        fp32, _, _ = read_seeds(runs, corpus, name)
+        bf16, _, _ = read_seeds(other, corpus, name)
+        common = sorted(set(fp32.seed) & set(bf16.seed)) if len(fp32) and len(bf16) else []
+        if not common: continue
+        _precision_pair(runs, other, corpus, name, common)
+        interval = paired_bootstrap(bf16[bf16.seed.isin(common)], fp32[fp32.seed.isin(common)], classes,
+                                    n_boot=n_boot, seed=seed)
+        noise = seed_metrics(fp32, classes).std(ddof=1)   # between the float32 run's seeds, all it finished
+        for m in ('WA', 'UA'):
+            low, high, diff = interval.loc[m, 'lo'], interval.loc[m, 'hi'], interval.loc[m, 'diff']
+            rows.append(dict(run=name, metric=m, seeds=len(common), diff=diff, ci_low=low, ci_high=high, seed_sd=noise[m],
+                             within_seed_noise=bool(low <= 0 <= high and abs(diff) < noise[m])))
+    return pd.DataFrame(rows, columns=PRECISION_COLUMNS)
+
+def precision_words(check) -> str:
+    "The rule's answer for a `precision_check` table."
+    if check.empty: return 'no run trained in both precisions yet'
+    if ((check.ci_low > 0) | (check.ci_high < 0)).any(): return 'keep float32'   # a difference shown, whatever the noise
+    if check.seed_sd.isna().any(): return 'seed noise unknown (a float32 run with one seed): keep float32'
+    return 'bfloat16 may replace float32' if check.within_seed_noise.all() else 'keep float32'
+
 
 # %% ../nbs/16_claims.ipynb #8c026d9e
 def _auroc(y, score):
