@@ -168,7 +168,7 @@ def corpus_verdict(runs, corpus, *, classes=CLASSES, n_boot=2000, seed=0) -> tup
     table.insert(4, 'seeds_from', [g for *_, g in rows for _ in ('WA', 'UA')])
     return table, pd.DataFrame(waiting, columns=['run', 'reference', 'seeds', 'seeds_from']).drop(columns='seeds')
 
-# %% ../nbs/16_claims.ipynb #f287a5e1
+# %% ../nbs/16_claims.ipynb #72a2ac47
 PRECISION_COLUMNS = ['run', 'metric', 'seeds', 'diff', 'ci_low', 'ci_high', 'seed_sd', 'within_seed_noise']
 
 def _precision_pair(runs, other, corpus, name, seeds) -> None:
