@@ -17,7 +17,7 @@ from .runs import finished_seeds, read_seeds
 from .synthetic import RATER_MODELS, regime_corpus, generate_corpus
 from .reproduce import synthetic_folder
 from .sweeps import AMBIGUITY
-from .claims import FIRST_FRESH_SEED, seed_metrics, verdict_table, _seed_setups
+from .claims import FIRST_FRESH_SEED, seed_metrics, verdict_table, alike_seed, _seed_setups
 
 # %% auto #0
 __all__ = ['REGIMES', 'LW_ROLES', 'REFERENCES', 'INTERVAL_COLUMNS', 'CAMPAIGN_SEEDS', 'CAMPAIGN_SCHEDULE', 'map_runs',
@@ -77,8 +77,7 @@ def alike_seeds(runs, corpus, run, reference, seeds_from=FIRST_FRESH_SEED) -> tu
     both = sorted(s for s in set(finished_seeds(runs, corpus, run)) & set(finished_seeds(runs, corpus, reference))
                   if s >= seeds_from)
     ours, theirs = _seed_setups(runs, corpus, run), _seed_setups(runs, corpus, reference)
-    device = lambda s: 'unrecorded' in ours[s][0] | theirs[s][0] or ours[s][0] == theirs[s][0]
-    alike = [s for s in both if device(s) and ours[s][1:3] == theirs[s][1:3]]  # precision, schedule (nodes: shown, not checked)
+    alike = [s for s in both if alike_seed(ours[s], theirs[s], run, reference)]   # the verdict's rule (16_claims)
     return alike, [s for s in both if s not in alike]
 
 def _comparisons(runs, corpus, seeds_from) -> tuple:

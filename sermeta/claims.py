@@ -17,7 +17,7 @@ from .runs import (read_seeds, read_record, run_dir, finished_seeds, fold_record
 
 # %% auto #0
 __all__ = ['MIXED', 'VERDICT_COLUMNS', 'FIRST_FRESH_SEED', 'PRECISION_COLUMNS', 'training_setups', 'seed_metrics',
-           'verdict_table', 'gains_vs_baseline', 'verdict_runs', 'verdict_comparisons', 'corpus_verdict',
+           'verdict_table', 'gains_vs_baseline', 'verdict_runs', 'verdict_comparisons', 'alike_seed', 'corpus_verdict',
            'precision_check', 'precision_words', 'ambiguous_utterances', 'correction_scores', 'correction_table',
            'disagreement', 'per_utterance', 'agreement_correlations', 'sensitivity_table', 'frontend_table',
            'soft_label_table']
@@ -146,15 +146,17 @@ def verdict_comparisons() -> list:
     return [(r, ref, 'fresh') for r, ref in fresh] + [(r, ref, 'committed') for r, ref in committed]
 
 # %% ../nbs/16_claims.ipynb #ad0b1a31
+def alike_seed(ours, theirs, run, reference) -> bool:
+    "One seed's setups of two runs fit a fair pair: device (where recorded), precision (unless fixed by a model), schedule."
+    device = 'unrecorded' in ours[0] | theirs[0] or ours[0] == theirs[0]
+    return device and (ours[1] == theirs[1] or _precision_by_design(run, reference)) and ours[2] == theirs[2]
+
 def _group_seeds(setups, run, reference, group) -> list:
-    "The seeds of `group` both runs finished (`setups`: a run's `_seed_setups`); committed ones with no device differing."
+    "The seeds of `group` both runs finished (`setups`: a run's `_seed_setups`); committed ones only where trained alike."
     ours, theirs = setups(run), setups(reference)
     both = set(ours) & set(theirs)
     if group == 'fresh': return sorted(s for s in both if s >= FIRST_FRESH_SEED)
-    precision = lambda s: _precision_by_design(run, reference) or ours[s][1] == theirs[s][1]
-    same = lambda s: ours[s][0] == theirs[s][0] and precision(s) and ours[s][2] == theirs[s][2]   # nodes may differ
-    alike = lambda s: 'unrecorded' in ours[s][0] | theirs[s][0] or same(s)
-    return sorted(s for s in both if s < FIRST_FRESH_SEED and alike(s))
+    return sorted(s for s in both if s < FIRST_FRESH_SEED and alike_seed(ours[s], theirs[s], run, reference))
 
 def corpus_verdict(runs, corpus, *, classes=CLASSES, n_boot=2000, seed=0) -> tuple:
     "(verdict table, waiting comparisons) of a corpus: fresh seeds for the l/w rows, committed ones for the rest."
