@@ -19,11 +19,11 @@ from .paper import PAPER_TABLE2, PAPER_QUOTED
 
 # %% auto #0
 __all__ = ['TRAINED_WHERE', 'TABLE2_BESIDE', 'REPORT_FLOAT', 'README_MARKS', 'REPORTS', 'REPORT_CORPORA', 'REPORT_PARAMETERS',
-           'REPORT_PARAMETER_HELP', 'SWEEP_REPORTS', 'CLOCK_FIELDS', 'table2', 'mean_sd_cells', 'per_class_columns',
-           'headline_cells', 'per_class_table', 'weight_table', 'label_updates', 'save_figure', 'save_heatmap',
-           'model_figure', 'framework_figure', 'write_table', 'schedule_check', 'verdict_summary', 'readme_results',
-           'write_readme_results', 'parameters_cell', 'report_runs', 'sweep_runs', 'missing_runs', 'report_templates',
-           'steady_notebook', 'run_reports']
+           'REPORT_PARAMETER_HELP', 'SWEEP_REPORTS', 'REPORT_NEEDS', 'CLOCK_FIELDS', 'table2', 'mean_sd_cells',
+           'per_class_columns', 'headline_cells', 'per_class_table', 'weight_table', 'label_updates', 'save_figure',
+           'save_heatmap', 'model_figure', 'framework_figure', 'write_table', 'schedule_check', 'verdict_summary',
+           'readme_results', 'write_readme_results', 'parameters_cell', 'report_runs', 'sweep_runs', 'missing_runs',
+           'report_templates', 'steady_notebook', 'run_reports']
 
 # %% ../nbs/13_reports.ipynb #a831538b
 def _flat(metrics, classes):
@@ -250,11 +250,22 @@ def report_templates() -> Path:
     return folder
 
 # %% ../nbs/13_reports.ipynb #fbbfd995
+def _cremad_tables_missing(corpus) -> str:
+    "Why the raters report of `corpus` cannot show CREMA-D's crowd beside it ('' where it can)."
+    from sermeta.raters import default_cremad_root
+    root = default_cremad_root()
+    return '' if corpus == 'cremad' or root.exists() else (
+        f"CREMA-D's vote tables are not at {root} (set SERMETA_CREMAD to their folder); the committed report is kept")
+
+REPORT_NEEDS = {'raters': _cremad_tables_missing}  # reports that need data beside the runs: name -> why not ('' if fine)
+
 def _reports_with_runs(corpus, runs) -> list:
-    "The reports whose runs are finished in `runs`; says on stderr which are left out and why."
+    "The reports whose runs are finished in `runs` (and whose other data is at hand); says on stderr which are left out."
     names = []
     for name in REPORTS:
         if corpus not in REPORT_CORPORA.get(name, (corpus,)): continue
+        if why := REPORT_NEEDS.get(name, lambda c: '')(corpus):
+            print(f"reports {corpus}: no {name} report: {why}", file=sys.stderr); continue
         if missing := missing_runs(name, runs, corpus):
             how = (f"sermeta_sweep --corpus {corpus}{SWEEP_REPORTS[name][1]}" if name in SWEEP_REPORTS else
                    f"sermeta_reproduce --methods {','.join(m for _, m in missing)}")
