@@ -79,6 +79,9 @@ def test_noise_sweep_scores_each_level(tmp_path):
     saved = pd.read_csv(tmp_path / 'runs' / 'synthetic_noise_sweep.csv')
     pd.testing.assert_frame_equal(saved, df, check_dtype=False)
     assert (tmp_path / 'runs' / 'synthetic_noise2' / 'Lw' / 'seed0' / 'fold0' / 'done').is_file()
+    with pytest.raises(ValueError, match="unknown executor 'slurm'"):   # the executor flag reaches the grid
+        noise_sweep([0.5], folds='0', scale=0.02, runs=tmp_path / 'runs', data_dir=tmp_path / 'data',
+                    cache_dir=tmp_path / 'cache', config=reproduce_config(quick=True), executor='slurm', progress=False)
 
 
 def test_reports_of_a_reference_only_run(tmp_path, capsys):
