@@ -15,8 +15,8 @@ from .core import console_script
 # %% auto #0
 __all__ = ['PAGE_SUFFIXES', 'TEXT_SUFFIXES', 'TEMPLATE', 'SITE_CSS', 'SITE_MARKER', 'site_sources', 'site_path', 'link_target',
            'rewrite_links', 'link_notebook_names', 'is_report_notebook', 'report_figures', 'site_exporter',
-           'site_stylesheet', 'source_notebook', 'page_title', 'page_summary', 'page_cells', 'contents', 'front_page',
-           'build_site', 'site_cli']
+           'site_stylesheet', 'source_notebook', 'page_title', 'page_summary', 'math_to_mathml', 'page_cells',
+           'contents', 'front_page', 'build_site', 'site_cli']
 
 # %% ../nbs/18_site.ipynb #35d7c21f
 def _first_mention(text, name) -> int:
@@ -181,13 +181,29 @@ def page_summary(nb) -> str:
     found = re.search(r'^>\s*(.+)$', first, re.M)
     return found[1].strip() if found else ""
 
+# %% ../nbs/18_site.ipynb #e0df6495
+_CODE = re.compile(r'(```.*?```|`[^`\n]*`)', re.S)   # fenced blocks and code spans: never maths
+_MATH = re.compile(r'\$\$(.+?)\$\$|(?<![\\$\w])\$(?=\S)([^$\n]+?)(?<=\S)\$(?![\w$])', re.S)
+
+def _mathml(match) -> str:
+    from latex2mathml.converter import convert
+    tex, display = (match[1], 'block') if match[1] is not None else (match[2], 'inline')
+    try: return convert(tex.strip(), display=display)
+    except Exception: return match[0]   # TeX the converter cannot read stays as written
+
+def math_to_mathml(markdown) -> str:
+    "`markdown` with its TeX maths (`$...$`, `$$...$$`) outside code written as MathML, which browsers render."
+    parts = _CODE.split(markdown)
+    return ''.join(part if i % 2 else _MATH.sub(_mathml, part) for i, part in enumerate(parts))
+
+
 # %% ../nbs/18_site.ipynb #74c90351
 def page_cells(repo, source, nb, stems) -> nbformat.NotebookNode:
-    "Notebook `nb` of `source` as the site shows it: a link home, notebook names linked, report figures shown."
+    "Notebook `nb` of `source` as the site shows it: a link home, notebook names linked, maths as MathML, report figures shown."
     home = posixpath.relpath('README.md', posixpath.dirname(source) or '.')
     cells = [_markdown(f'[sermeta: the README and every page]({home})')]
     for cell in nb.cells:
-        if cell.cell_type == 'markdown': cell.source = link_notebook_names(cell.source, source, stems)
+        if cell.cell_type == 'markdown': cell.source = math_to_mathml(link_notebook_names(cell.source, source, stems))
         cells.append(cell)
         if cell.cell_type == 'code' and is_report_notebook(source):
             for name in (PurePosixPath(f).name for f in report_figures(repo, source, cell.source)):
