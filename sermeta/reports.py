@@ -189,6 +189,8 @@ def readme_results(reports_dir='reports', corpora=('synthetic', 'emodb'), *, rea
         link = Path(os.path.relpath(path, readme_dir)).as_posix()
         parts += [f'**{corpus}** ([`{link}`]({link}); the comparisons waiting for runs: `verdict_waiting.csv`)', '',
                   verdict_summary(pd.read_csv(path)).to_markdown(index=False), '']
+    parts += ['Each interval is the comparison\'s own 95 % interval; the words read the p-value Holm-adjusted over '
+              'its corpus\'s table, so an interval clear of 0 can still read "no difference shown".', '']
     return '\n'.join(parts + [README_MARKS[1]])
 
 def write_readme_results(readme='README.md', reports_dir='reports', corpora=('synthetic', 'emodb')):
