@@ -57,10 +57,10 @@ MODEL_PRECISION = {'svm': 'fp64'}  # models that compute in one precision whatev
 
 def run_precision(folder) -> str:
     "The precision of run `folder` by its config.json: its model's own (MODEL_PRECISION), 'bf16' where it sets `bf16`, else 'fp32'."
-    record = _run_record(folder)
-    method = record.get('method') if isinstance(record.get('method'), dict) else {}
+    record = _run_record(folder)   # read once: its method and its config
+    method, config = (record.get(part) if isinstance(record.get(part), dict) else {} for part in ('method', 'config'))
     if method.get('model') in MODEL_PRECISION: return MODEL_PRECISION[method['model']]
-    return 'bf16' if run_config(folder).get('bf16', False) else 'fp32'
+    return 'bf16' if config.get('bf16', False) else 'fp32'
 
 
 # %% ../nbs/07a_runs.ipynb #23fb012c
