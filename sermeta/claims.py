@@ -16,11 +16,11 @@ from .runs import (read_seeds, read_record, run_dir, finished_seeds, fold_record
                           where_trained, node_names)
 
 # %% auto #0
-__all__ = ['MIXED', 'VERDICT_COLUMNS', 'FIRST_FRESH_SEED', 'PRECISION_COLUMNS', 'training_setups', 'seed_metrics',
-           'verdict_table', 'gains_vs_baseline', 'verdict_runs', 'verdict_comparisons', 'alike_seed', 'corpus_verdict',
-           'precision_check', 'precision_words', 'ambiguous_utterances', 'correction_scores', 'correction_table',
-           'disagreement', 'per_utterance', 'agreement_correlations', 'sensitivity_table', 'frontend_table',
-           'soft_label_table']
+__all__ = ['MIXED', 'VERDICT_COLUMNS', 'FIRST_FRESH_SEED', 'PRECISION_COLUMNS', 'PRECISION_RUNS', 'training_setups',
+           'seed_metrics', 'verdict_table', 'gains_vs_baseline', 'verdict_runs', 'verdict_comparisons', 'alike_seed',
+           'corpus_verdict', 'precision_check', 'precision_words', 'ambiguous_utterances', 'correction_scores',
+           'correction_table', 'disagreement', 'per_utterance', 'agreement_correlations', 'sensitivity_table',
+           'frontend_table', 'soft_label_table']
 
 # %% ../nbs/16_claims.ipynb #a5855eba
 MIXED = ('refuse', 'mark')
@@ -172,34 +172,53 @@ def corpus_verdict(runs, corpus, *, classes=CLASSES, n_boot=2000, seed=0) -> tup
 
 # %% ../nbs/16_claims.ipynb #72a2ac47
 PRECISION_COLUMNS = ['run', 'metric', 'seeds', 'diff', 'ci_low', 'ci_high', 'seed_sd', 'within_seed_noise']
+PRECISION_RUNS = 'precision_check'   # the precision check's second runs root, beside the campaign's
 
-def _precision_pair(runs, other, corpus, name, seeds) -> None:
-    "Refuse a precision check whose pair is not float32 (`runs`) against bfloat16 (`other`) on one device and schedule."
+def _precision_sides(runs, other, corpus, name) -> tuple:
+    "(float32 side, bfloat16 side) of `name`: per side {seed: (root, setup)}; a common seed not one of each refused."
+    sides = {'fp32': {}, 'bf16': {}}
     ours, theirs = _seed_setups(runs, corpus, name), _seed_setups(other, corpus, name)
-    for s in seeds:
-        (dev_a, prec_a, sched_a, _), (dev_b, prec_b, sched_b, _) = ours[s], theirs[s]
-        if prec_a != {'fp32'} or prec_b != {'bf16'} or dev_a != dev_b or sched_a != sched_b:
-            raise ValueError(f"{name} seed {s}: the precision check compares float32 runs in {runs} with bfloat16 runs "
-                             f"in {other} on one device and schedule; found {sorted(prec_a)} on {sorted(dev_a)} at {sched_a} "
-                             f"against {sorted(prec_b)} on {sorted(dev_b)} at {sched_b} (train the second with --bf16)")
+    for s in sorted(set(ours) & set(theirs)):
+        pair = {frozenset(ours[s][1]): (runs, ours[s]), frozenset(theirs[s][1]): (other, theirs[s])}
+        fp32, bf16 = pair.get(frozenset({'fp32'})), pair.get(frozenset({'bf16'}))
+        if fp32 is None or bf16 is None or fp32[1][0] != bf16[1][0] or fp32[1][2] != bf16[1][2]:
+            (dev_a, prec_a, sched_a, _), (dev_b, prec_b, sched_b, _) = ours[s], theirs[s]
+            raise ValueError(f"{name} seed {s}: the precision check compares float32 runs with bfloat16 runs on one "
+                             f"device and schedule; found {sorted(prec_a)} on {sorted(dev_a)} at {sched_a} in {runs} "
+                             f"against {sorted(prec_b)} on {sorted(dev_b)} at {sched_b} in {other} (train one with --bf16)")
+        sides['fp32'][s], sides['bf16'][s] = fp32, bf16
+    return sides['fp32'], sides['bf16']
 
-def precision_check(runs,    # runs root of the float32 runs (the campaign's)
-                    other,   # runs root of the same runs trained with --bf16
+def _seed_rows(preds, s): return preds[preds.seed == s]
+
+def _seeds_from(side, corpus, name) -> pd.DataFrame:
+    "The predictions of the seeds of one side of `_precision_sides`, each from its own root."
+    return pd.concat([_seed_rows(read_seeds(root, corpus, name)[0], s) for s, (root, _) in side.items()])
+
+def _float32_noise(runs, other, corpus, name, pairs, classes) -> pd.Series:
+    "Standard deviation of WA/UA between the float32 seeds of `name` in either root on the pairs' device and schedule."
+    like = {(setup[0], setup[2]) for _, setup in pairs.values()}
+    seeds = dict(pairs)
+    for root in (runs, other):
+        for s, setup in _seed_setups(root, corpus, name).items():
+            if s not in seeds and setup[1] == {'fp32'} and (setup[0], setup[2]) in like: seeds[s] = (root, setup)
+    return seed_metrics(_seeds_from(seeds, corpus, name), classes).std(ddof=1)
+
+def precision_check(runs,    # a runs root holding one precision's copy of each checked seed (the campaign's)
+                    other,   # the root holding the other precision's copy (`PRECISION_RUNS` beside it)
                     corpus, names, *, classes=CLASSES, n_boot=2000, seed=0) -> pd.DataFrame:
     "Each run of `names` in bfloat16 minus itself in float32 on their common seeds: interval, seed noise, the rule."
     rows = []
     for name in names:
-        fp32, _, _ = read_seeds(runs, corpus, name)
-        bf16, _, _ = read_seeds(other, corpus, name)
-        common = sorted(set(fp32.seed) & set(bf16.seed)) if len(fp32) and len(bf16) else []
-        if not common: continue
-        _precision_pair(runs, other, corpus, name, common)
-        interval = paired_bootstrap(bf16[bf16.seed.isin(common)], fp32[fp32.seed.isin(common)], classes,
+        if not (finished_seeds(runs, corpus, name) and finished_seeds(other, corpus, name)): continue
+        fp32, bf16 = _precision_sides(runs, other, corpus, name)
+        if not fp32: continue
+        interval = paired_bootstrap(_seeds_from(bf16, corpus, name), _seeds_from(fp32, corpus, name), classes,
                                     n_boot=n_boot, seed=seed)
-        noise = seed_metrics(fp32, classes).std(ddof=1)   # between the float32 run's seeds, all it finished
+        noise = _float32_noise(runs, other, corpus, name, fp32, classes)
         for m in ('WA', 'UA'):
             low, high, diff = interval.loc[m, 'lo'], interval.loc[m, 'hi'], interval.loc[m, 'diff']
-            rows.append(dict(run=name, metric=m, seeds=len(common), diff=diff, ci_low=low, ci_high=high, seed_sd=noise[m],
+            rows.append(dict(run=name, metric=m, seeds=len(fp32), diff=diff, ci_low=low, ci_high=high, seed_sd=noise[m],
                              within_seed_noise=bool(low <= 0 <= high and abs(diff) < noise[m])))
     return pd.DataFrame(rows, columns=PRECISION_COLUMNS)
 
