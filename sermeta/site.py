@@ -185,10 +185,14 @@ def page_summary(nb) -> str:
 _CODE = re.compile(r'(```.*?```|`[^`\n]*`)', re.S)   # fenced blocks and code spans: never maths
 _MATH = re.compile(r'\$\$(.+?)\$\$|(?<![\\$\w])\$(?=\S)([^$\n]+?)(?<=\S)\$(?![\w$])', re.S)
 
+_TEX_OPERATORS = {'arg': r'\mathrm{arg}\,'}   # operators latex2mathml would print as their TeX name
+_OPERATOR = re.compile(r'\\(' + '|'.join(_TEX_OPERATORS) + r')(?![A-Za-z])')
+
 def _mathml(match) -> str:
     from latex2mathml.converter import convert
     tex, display = (match[1], 'block') if match[1] is not None else (match[2], 'inline')
-    try: return convert(tex.strip(), display=display)
+    tex = _OPERATOR.sub(lambda m: _TEX_OPERATORS[m[1]], tex.strip())
+    try: return convert(tex, display=display)
     except Exception: return match[0]   # TeX the converter cannot read stays as written
 
 def math_to_mathml(markdown) -> str:
