@@ -204,6 +204,7 @@ def _float32_noise(runs, other, corpus, name, pairs, classes) -> pd.Series:
             if s not in seeds and setup[1] == {'fp32'} and (setup[0], setup[2]) in like: seeds[s] = (root, setup)
     return seed_metrics(_seeds_from(seeds, corpus, name), classes).std(ddof=1)
 
+# %% ../nbs/16_claims.ipynb #255e7c15
 def precision_check(runs,    # a runs root holding one precision's copy of each checked seed (the campaign's)
                     other,   # the root holding the other precision's copy (`PRECISION_RUNS` beside it)
                     corpus, names, *, classes=CLASSES, n_boot=2000, seed=0) -> pd.DataFrame:
@@ -247,6 +248,7 @@ def ambiguous_utterances(table) -> pd.Series:
     if votes.empty: raise ValueError("this corpus has no annotator votes (votes_<class> columns)")
     return pd.Series((votes.to_numpy() > 0).sum(1) > 1, index=table.utt_id)
 
+# %% ../nbs/16_claims.ipynb #80af0784
 def correction_scores(runs, corpus, method, table) -> dict:
     "Fixed, broken, net and precision of label changes, and AUROCs of w, of a run against `table`'s reference label."
     column = reference_label(table)

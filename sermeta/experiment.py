@@ -139,6 +139,7 @@ def _why_not_joined(error) -> str:
                 "(or RAY_AUTH_TOKEN_PATH)")
     return str(error).splitlines()[0]
 
+# %% ../nbs/10_experiment.ipynb #a761f23d
 def connect_ray():
     "Ray, joined to the cluster of RAY_ADDRESS or to a local instance; one clear error if it cannot be reached."
     try: import ray
