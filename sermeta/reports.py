@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_reports.ipynb #3c53be87
 from __future__ import annotations
-import json, os, sys
+import json, os, re, sys
 from pathlib import Path
 import numpy as np, pandas as pd
 import matplotlib; matplotlib.use('Agg')
@@ -18,11 +18,12 @@ from .evaluate import classification_metrics
 from .paper import PAPER_TABLE2, PAPER_QUOTED
 
 # %% auto #0
-__all__ = ['TRAINED_WHERE', 'TABLE2_BESIDE', 'REPORT_FLOAT', 'README_MARKS', 'REPORTS', 'REPORT_CORPORA', 'REPORT_PARAMETERS',
-           'REPORT_PARAMETER_HELP', 'SWEEP_REPORTS', 'REPORT_NEEDS', 'CLOCK_FIELDS', 'table2', 'mean_sd_cells',
-           'per_class_columns', 'headline_cells', 'per_class_table', 'weight_table', 'label_updates', 'save_figure',
-           'save_heatmap', 'model_figure', 'framework_figure', 'write_table', 'schedule_check', 'verdict_summary',
-           'readme_results', 'write_readme_results', 'parameters_cell', 'report_runs', 'sweep_runs', 'missing_runs',
+__all__ = ['TRAINED_WHERE', 'TABLE2_BESIDE', 'REPORT_FLOAT', 'README_MARKS', 'TABLE_MARK', 'TABLE_END', 'TABLE_BLOCK', 'REPORTS',
+           'REPORT_CORPORA', 'REPORT_PARAMETERS', 'REPORT_PARAMETER_HELP', 'SWEEP_REPORTS', 'REPORT_NEEDS',
+           'CLOCK_FIELDS', 'table2', 'mean_sd_cells', 'per_class_columns', 'headline_cells', 'per_class_table',
+           'weight_table', 'label_updates', 'save_figure', 'save_heatmap', 'model_figure', 'framework_figure',
+           'write_table', 'schedule_check', 'verdict_summary', 'readme_results', 'write_readme_results', 'readme_table',
+           'fill_readme_tables', 'write_readme_tables', 'parameters_cell', 'report_runs', 'sweep_runs', 'missing_runs',
            'report_templates', 'steady_notebook', 'run_reports']
 
 # %% ../nbs/13_reports.ipynb #a831538b
@@ -199,6 +200,55 @@ def write_readme_results(readme='README.md', reports_dir='reports', corpora=('sy
     start, end = text.index(README_MARKS[0]), text.index(README_MARKS[1]) + len(README_MARKS[1])
     block = readme_results(reports_dir, corpora, readme_dir=Path(readme).parent)
     with atomic_write(readme, encoding='utf-8') as f: f.write(text[:start] + block + text[end:])
+
+# %% ../nbs/13_reports.ipynb #b2e4d3c5
+TABLE_MARK, TABLE_END = '<!-- table: ', '<!-- end of table -->'
+TABLE_BLOCK = re.compile(r'(?P<mark><!-- table: (?P<spec>[^\n]*?) -->)\n(?P<body>.*?)<!-- end of table -->', re.S)
+
+def _keep_columns(header, columns, where) -> list:
+    "The places of the first column and of `columns` in `header` (every column when `columns` is empty)."
+    header = [str(name).strip() for name in header]
+    if not columns: return list(range(len(header)))
+    unknown = [c for c in columns if c not in header]
+    if unknown: raise ValueError(f'{where}: the file has no column {unknown}; its columns are {header}')
+    return [0] + [header.index(c) for c in columns if header.index(c) != 0]
+
+def readme_table(spec, readme_dir='.', where='README') -> str:
+    "The Markdown table of a block's `spec`, 'FILE' or 'FILE columns=a,b' (FILE relative to `readme_dir`)."
+    file, *options = spec.split()
+    options = dict(option.partition('=')[::2] for option in options)
+    if set(options) - {'columns'}: raise ValueError(f'{where}: unknown option {sorted(set(options) - {"columns"})}; the one option is columns=a,b')
+    path, columns = Path(readme_dir)/file, [c for c in options.get('columns', '').split(',') if c]
+    if not path.is_file(): raise FileNotFoundError(f'{where}: the table {file} is missing; write it (run_reports) or fix the name')
+    if path.suffix == '.csv':
+        df = pd.read_csv(path)
+        if df.columns[0].startswith('Unnamed'): df = df.rename(columns={df.columns[0]: ''})   # an index without a name
+        return df.iloc[:, _keep_columns(df.columns, columns, where)].to_markdown(index=False) + '\n'
+    rows = [line.split('|')[1:-1] for line in path.read_text(encoding='utf-8').strip('\n').split('\n')]
+    keep = _keep_columns(rows[0], columns, where)
+    return ''.join('|' + '|'.join(row[i] for i in keep) + '|\n' for row in rows)
+
+# %% ../nbs/13_reports.ipynb #c3d5e4f6
+def _unclosed(text) -> str | None:
+    "The first table mark of `text` that no TABLE_END closes before the next mark or the end (None: all closed)."
+    starts = [m.start() for m in re.finditer(re.escape(TABLE_MARK), text)] + [len(text)]
+    for start, following in zip(starts, starts[1:]):
+        if TABLE_END not in text[start:following]: return text[start:].split('\n')[0]
+
+def fill_readme_tables(text, readme_dir='.', readme='README') -> str:
+    "`text` with the body of every table block replaced by the table its mark names (relative to `readme_dir`)."
+    if mark := _unclosed(text): raise ValueError(f'{readme}: the table block {mark} has no {TABLE_END} before the next block or the end')
+    def table(block):
+        where = f"{readme}, {block['mark']}"
+        return f"{block['mark']}\n\n{readme_table(block['spec'], readme_dir, where)}\n{TABLE_END}"
+    return TABLE_BLOCK.sub(table, text)
+
+def write_readme_tables(readme):
+    "Fill every table block of the README at `readme` with the files its marks name (relative to the README)."
+    text = Path(readme).read_text(encoding='utf-8')
+    filled = fill_readme_tables(text, Path(readme).parent, Path(readme).as_posix())
+    if filled != text:
+        with atomic_write(readme, encoding='utf-8') as f: f.write(filled)
 
 # %% ../nbs/13_reports.ipynb #7919f833
 REPORTS = ('table1_and_model', 'table2', 'learned', 'balanced', 'claims', 'sensitivity', 'frontends', 'raters', 'verdict',

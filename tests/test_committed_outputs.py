@@ -64,3 +64,16 @@ def test_the_readme_results_are_the_committed_verdicts():
             assert block == readme_results('reports', corpora, readme_dir=Path(readme).parent), \
                 f'{readme}: its results block is stale: run sermeta.reports.write_readme_results on it'
     finally: os.chdir(cwd)
+
+
+def test_the_readme_tables_are_the_committed_files():
+    "Every table block of the committed READMEs is exactly the generated file it names (never typed by hand, never stale)."
+    from sermeta.reports import fill_readme_tables, TABLE_BLOCK, TABLE_MARK
+    report_readmes = sorted((REPO/'reports').glob('*/README.md'))
+    assert report_readmes and all(TABLE_MARK in p.read_text(encoding='utf-8') for p in report_readmes), \
+        'every report README shows its tables as table blocks (sermeta.reports.fill_readme_tables)'
+    for readme in [REPO/'README.md', *report_readmes]:
+        name, text = readme.relative_to(REPO).as_posix(), readme.read_text(encoding='utf-8')
+        filled = fill_readme_tables(text, readme.parent, name)
+        stale = [old['mark'] for old, new in zip(TABLE_BLOCK.finditer(text), TABLE_BLOCK.finditer(filled)) if old[0] != new[0]]
+        assert not stale, f'{name}: the table block {stale[0]} is not its file: run sermeta.reports.write_readme_tables on it'
