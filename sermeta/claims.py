@@ -226,6 +226,7 @@ def precision_check(runs,    # a runs root holding one precision's copy of each 
 def precision_words(check) -> str:
     "The rule's answer for a `precision_check` table."
     if check.empty: return 'no run trained in both precisions yet'
+    if (check.seeds < 2).any(): return 'one seed in both precisions: seed spread unknown, keep float32 until a second'
     if ((check.ci_low > 0) | (check.ci_high < 0)).any(): return 'keep float32'   # a difference shown, whatever the noise
     if check.seed_sd.isna().any(): return 'seed noise unknown (a float32 run with one seed): keep float32'
     return 'bfloat16 may replace float32' if check.within_seed_noise.all() else 'keep float32'
