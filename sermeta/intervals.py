@@ -96,7 +96,9 @@ def _variance_and_df(ms_seed, ms_cluster, ms_cell, S, G) -> tuple:
     variance = ms_cluster + np.where(with_seeds, ms_seed - ms_cell, 0.)
     spread = ms_cluster ** 2 / (G + 1) + np.where(
         with_seeds, ms_seed ** 2 / (S + 1) + ms_cell ** 2 / ((S - 1) * (G - 1) + 2), 0.)
-    return variance, np.divide(variance ** 2, spread, out=np.full(np.shape(variance), np.inf), where=spread > 0)
+    dof = np.divide(variance ** 2, spread, out=np.full(np.shape(variance), np.inf), where=spread > 0)
+    floor = np.where(with_seeds, min(S - 1, G - 1), G - 1)   # the fewest degrees of freedom of what V adds
+    return variance, np.maximum(dof, floor)
 
 # %% ../nbs/16b_intervals.ipynb #cad338d1
 def _resampled(rng, n, shape) -> np.ndarray:
