@@ -23,8 +23,9 @@ __all__ = ['TRAINED_WHERE', 'TABLE2_BESIDE', 'REPORT_FLOAT', 'README_MARKS', 'TA
            'CLOCK_FIELDS', 'table2', 'mean_sd_cells', 'per_class_columns', 'headline_cells', 'per_class_table',
            'weight_table', 'label_updates', 'save_figure', 'save_heatmap', 'model_figure', 'framework_figure',
            'write_table', 'schedule_check', 'verdict_summary', 'readme_results', 'write_readme_results', 'readme_table',
-           'fill_readme_tables', 'write_readme_tables', 'parameters_cell', 'report_runs', 'sweep_runs', 'missing_runs',
-           'report_templates', 'steady_notebook', 'run_reports']
+           'fill_readme_tables', 'write_readme_tables', 'readme_corpora', 'refresh_readme', 'refresh_readmes',
+           'parameters_cell', 'report_runs', 'sweep_runs', 'missing_runs', 'report_templates', 'steady_notebook',
+           'run_reports']
 
 # %% ../nbs/13_reports.ipynb #a831538b
 def _flat(metrics, classes):
@@ -250,6 +251,26 @@ def write_readme_tables(readme):
     if filled != text:
         with atomic_write(readme, encoding='utf-8') as f: f.write(filled)
 
+# %% ../nbs/13_reports.ipynb #d35ce9a0
+def readme_corpora(text) -> tuple:
+    "The corpora that a README's results block shows (its `**corpus**` lines); () where it has no block."
+    if README_MARKS[0] not in text: return ()
+    block = text[text.index(README_MARKS[0]):text.index(README_MARKS[1])]
+    return tuple(re.findall(r'^\*\*(\w+)\*\* \(', block, re.M))
+
+def refresh_readme(readme, reports_dir):
+    "Rewrite the generated parts of the README at `readme`: its results block (from `reports_dir`) and its tables."
+    if corpora := readme_corpora(Path(readme).read_text(encoding='utf-8')):
+        write_readme_results(readme, reports_dir, corpora)
+    write_readme_tables(readme)
+
+def refresh_readmes(out):
+    "`refresh_readme` for the README of the reports folder `out` and for the one beside their parent, where they exist."
+    out = Path(out)
+    for readme in (out/'README.md', out.parent.parent/'README.md'):
+        if readme.is_file(): refresh_readme(readme, out.parent)
+
+
 # %% ../nbs/13_reports.ipynb #7919f833
 REPORTS = ('table1_and_model', 'table2', 'learned', 'balanced', 'claims', 'sensitivity', 'frontends', 'raters', 'verdict',
            'ambiguity')
@@ -370,4 +391,6 @@ def run_reports(corpus, root, *, runs='runs', out=None, methods=None, smoke=Fals
                   runs=relative(runs), smoke=bool(smoke),
                   methods=','.join(get_method(m).name for m in (methods or TABLE2_ROWS)))
     progress_bar = tqdm(names, desc=f'reports {corpus}', unit='notebook', disable=not progress)
-    return [_execute_report(name, params, out) for name in progress_bar]
+    html = [_execute_report(name, params, out) for name in progress_bar]
+    if not smoke: refresh_readmes(out)   # the READMEs' generated tables and results, from the files just written
+    return html
