@@ -249,7 +249,7 @@ def sweep_cli(corpus:str='synthetic',    # synthetic[_cremad, _cremad_half] (gen
 # %% ../nbs/11a_sweeps.ipynb #17ea7817
 def noise_sweep(levels, *, methods=('Lw',), folds='0,1', scale=0.1, runs='runs', data_dir='data', cache_dir=None,
                 config=None, jobs=None, executor='local', progress=True) -> pd.DataFrame:  # executor: 'local' or 'ray'
-    "Correction scores of `methods` on synthetic corpora generated at each annotator-noise level."
+    "Correction scores of `methods` on synthetic corpora generated at each annotator-noise level, by run name."
     from sermeta.synthetic import generate_corpus
     config = config or reproduce_config(max_epochs=30, patience=5)  # the schedule its committed runs were made with
     rows = []
@@ -259,10 +259,11 @@ def noise_sweep(levels, *, methods=('Lw',), folds='0,1', scale=0.1, runs='runs',
         table = load_corpus('synthetic', root)
         feats = extract_features(table, cache_dir=cache_dir, progress=progress)
         corpus = f'synthetic_noise{level:g}'
-        grid = [(m, config, run_dir(runs, corpus, run_name(m, config), config.seed)) for m in methods]
+        names = [run_name(m, config) for m in methods]   # the run name says which reading
+        grid = [(m, config, run_dir(runs, corpus, name, config.seed)) for m, name in zip(methods, names)]
         run_grid(table, feats, grid, classes=CLASSES, folds=folds, corpus=corpus,
                  jobs=jobs or default_jobs(config.device), executor=executor, progress=progress)
-        rows += [dict(correction_scores(runs, corpus, m, table), annotator_noise=level) for m in methods]
+        rows += [dict(correction_scores(runs, corpus, name, table), annotator_noise=level) for name in names]
     scores = pd.DataFrame(rows)
     write_csv(scores, Path(runs)/'synthetic_noise_sweep.csv', index=False)  # the claims report reads it from here
     return scores

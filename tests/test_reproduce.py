@@ -69,6 +69,7 @@ def test_iemocap_without_root_explains_where_to_get_it():
 def test_noise_sweep_scores_each_level(tmp_path):
     from sermeta.sweeps import noise_sweep
     from sermeta.reproduce import reproduce_config
+    from sermeta.config import reading
     df = noise_sweep([0.5, 2.0], methods=('Lw',), folds='0', scale=0.02, runs=tmp_path / 'runs', data_dir=tmp_path / 'data',
                      cache_dir=tmp_path / 'cache', config=reproduce_config(quick=True), jobs=1, progress=False)
     assert list(df.annotator_noise) == [0.5, 2.0] and set(df.method) == {'Lw'}
@@ -79,6 +80,11 @@ def test_noise_sweep_scores_each_level(tmp_path):
     saved = pd.read_csv(tmp_path / 'runs' / 'synthetic_noise_sweep.csv')
     pd.testing.assert_frame_equal(saved, df, check_dtype=False)
     assert (tmp_path / 'runs' / 'synthetic_noise2' / 'Lw' / 'seed0' / 'fold0' / 'done').is_file()
+    # another reading of the l/w update: scored and named by its run name, which says which reading it is
+    other = noise_sweep([0.5], methods=('Lw',), folds='0', scale=0.02, runs=tmp_path / 'runs', data_dir=tmp_path / 'data',
+                        cache_dir=tmp_path / 'cache', config=reproduce_config(quick=True, **reading('table3')), jobs=1,
+                        progress=False)
+    assert other.method.tolist() == ['Lw@lr_label=1,lr_weight=0.1,lw_optimizer=sgd']
     with pytest.raises(ValueError, match="unknown executor 'slurm'"):   # the executor flag reaches the grid
         noise_sweep([0.5], folds='0', scale=0.02, runs=tmp_path / 'runs', data_dir=tmp_path / 'data',
                     cache_dir=tmp_path / 'cache', config=reproduce_config(quick=True), executor='slurm', progress=False)
