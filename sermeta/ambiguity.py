@@ -220,7 +220,10 @@ def gain_figure(data):
     return fig
 
 # %% ../nbs/16c_ambiguity.ipynb #83a94f75
-def campaign_commands(*, scale=0.1, runs='reports/runs', seeds_from=FIRST_FRESH_SEED) -> list:
+def campaign_commands(*, scale=0.1, runs='reports/runs', seeds_from=FIRST_FRESH_SEED, bf16=False) -> list:
     "The campaign as commands: one `sermeta_sweep` per regime and fresh seed (CAMPAIGN_SEEDS), CREMA-D's crowd first."
-    return [f"sermeta_sweep --corpus {regime_corpus(r)} --scale {scale:g} {CAMPAIGN_SCHEDULE} --sweep ambiguity --seeds {s} --runs {runs}"
+    precision = ' --bf16' if bf16 else ''   # the verdict campaign's precision, so the reused runs share it
+    return [f"sermeta_sweep --corpus {regime_corpus(r)} --scale {scale:g} {CAMPAIGN_SCHEDULE} --sweep ambiguity --seeds {s}"
+            f"{precision} --runs {runs}"
             for r in ('cremad', 'cremad_half', 'designed') for s in range(seeds_from, seeds_from + CAMPAIGN_SEEDS[r])]
+
