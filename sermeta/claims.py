@@ -12,7 +12,7 @@ from .evaluate import label_fix_rates, classification_metrics, vote_distribution
 from .config import parse_setting, setting_name, Config, run_name, READINGS
 from .intervals import (paired_bootstrap, variance_components, detectable_difference, holm, verdict_word,
                                _method_of, _paper_difference, _paired)
-from .runs import (read_seeds, read_record, run_dir, finished_seeds, fold_records, run_config, run_precision, MODEL_PRECISION,
+from .runs import (read_seeds, read_run, read_record, run_dir, finished_seeds, fold_records, run_config, run_precision, MODEL_PRECISION,
                           where_trained, node_names)
 
 # %% auto #0
@@ -189,11 +189,9 @@ def _precision_sides(runs, other, corpus, name) -> tuple:
         sides['fp32'][s], sides['bf16'][s] = fp32, bf16
     return sides['fp32'], sides['bf16']
 
-def _seed_rows(preds, s): return preds[preds.seed == s]
-
 def _seeds_from(side, corpus, name) -> pd.DataFrame:
-    "The predictions of the seeds of one side of `_precision_sides`, each from its own root."
-    return pd.concat([_seed_rows(read_seeds(root, corpus, name)[0], s) for s, (root, _) in side.items()])
+    "The predictions of the seeds of one side of `_precision_sides`, each read from its own root."
+    return pd.concat([read_run(root, corpus, name, s)[0].assign(seed=s) for s, (root, _) in side.items()])
 
 def _float32_noise(runs, other, corpus, name, pairs, classes) -> pd.Series:
     "Standard deviation of WA/UA between the float32 seeds of `name` in either root on the pairs' device and schedule."
