@@ -22,10 +22,10 @@ __all__ = ['TRAINED_WHERE', 'TABLE2_BESIDE', 'REPORT_FLOAT', 'README_MARKS', 'TA
            'REPORT_CORPORA', 'REPORT_PARAMETERS', 'REPORT_PARAMETER_HELP', 'SWEEP_REPORTS', 'REPORT_NEEDS',
            'CLOCK_FIELDS', 'table2', 'mean_sd_cells', 'per_class_columns', 'headline_cells', 'per_class_table',
            'weight_table', 'label_updates', 'save_figure', 'save_heatmap', 'model_figure', 'framework_figure',
-           'write_table', 'schedule_check', 'verdict_summary', 'readme_results', 'write_readme_results', 'readme_table',
-           'fill_readme_tables', 'write_readme_tables', 'readme_corpora', 'refresh_readme', 'refresh_readmes',
-           'parameters_cell', 'report_runs', 'sweep_runs', 'missing_runs', 'report_templates', 'steady_notebook',
-           'run_reports']
+           'write_table', 'schedule_check', 'verdict_summary', 'readme_results', 'fill_readme_results',
+           'write_readme_results', 'readme_table', 'fill_readme_tables', 'write_readme_tables', 'readme_corpora',
+           'refresh_readme', 'refresh_readmes', 'parameters_cell', 'report_runs', 'sweep_runs', 'missing_runs',
+           'report_templates', 'steady_notebook', 'run_reports']
 
 # %% ../nbs/13_reports.ipynb #a831538b
 def _flat(metrics, classes):
@@ -195,12 +195,15 @@ def readme_results(reports_dir='reports', corpora=('synthetic', 'emodb'), *, rea
               'its corpus\'s table, so an interval clear of 0 can still read "no difference shown".', '']
     return '\n'.join(parts + [README_MARKS[1]])
 
+def fill_readme_results(text, reports_dir, corpora, readme_dir='.') -> str:
+    "`text` with its results block (between README_MARKS) replaced by `readme_results`."
+    start, end = text.index(README_MARKS[0]), text.index(README_MARKS[1]) + len(README_MARKS[1])
+    return text[:start] + readme_results(reports_dir, corpora, readme_dir=readme_dir) + text[end:]
+
 def write_readme_results(readme='README.md', reports_dir='reports', corpora=('synthetic', 'emodb')):
     "Replace a README's results block (between README_MARKS) with `readme_results`."
-    text = Path(readme).read_text(encoding='utf-8')
-    start, end = text.index(README_MARKS[0]), text.index(README_MARKS[1]) + len(README_MARKS[1])
-    block = readme_results(reports_dir, corpora, readme_dir=Path(readme).parent)
-    with atomic_write(readme, encoding='utf-8') as f: f.write(text[:start] + block + text[end:])
+    text = fill_readme_results(Path(readme).read_text(encoding='utf-8'), reports_dir, corpora, Path(readme).parent)
+    with atomic_write(readme, encoding='utf-8') as f: f.write(text)
 
 # %% ../nbs/13_reports.ipynb #b2e4d3c5
 TABLE_MARK, TABLE_END = '<!-- table: ', '<!-- end of table -->'
@@ -260,9 +263,12 @@ def readme_corpora(text) -> tuple:
 
 def refresh_readme(readme, reports_dir):
     "Rewrite the generated parts of the README at `readme`: its results block (from `reports_dir`) and its tables."
-    if corpora := readme_corpora(Path(readme).read_text(encoding='utf-8')):
-        write_readme_results(readme, reports_dir, corpora)
-    write_readme_tables(readme)
+    readme = Path(readme)
+    text = readme.read_text(encoding='utf-8')
+    filled = fill_readme_results(text, reports_dir, corpora, readme.parent) if (corpora := readme_corpora(text)) else text
+    filled = fill_readme_tables(filled, readme.parent, readme.as_posix())
+    if filled != text:
+        with atomic_write(readme, encoding='utf-8') as f: f.write(filled)
 
 def refresh_readmes(out):
     "`refresh_readme` for the README of the reports folder `out` and for the one beside their parent, where they exist."
