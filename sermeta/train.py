@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_train.ipynb #c82ea6b0
 from __future__ import annotations
-import copy, json, math, time, warnings
+import copy, ctypes, ctypes.util, json, math, os, time, warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
@@ -19,11 +19,11 @@ from .methods import BATCH_LOSSES, BatchLoss, Method, get_method
 from .rivals import label_issues
 
 # %% auto #0
-__all__ = ['HISTORY_COLUMNS', 'CHECKPOINT_FORMAT', 'Utterances', 'stack_utterances', 'length_batches', 'gather_batch',
-           'padding_fraction', 'epoch_indices', 'batch_targets', 'predict_log_probs', 'Phase', 'training_phases',
-           'waiting_phase', 'Progress', 'Training', 'start_training', 'NonFiniteLoss', 'network_epoch', 'lw_step',
-           'validation_loss', 'advance_phase', 'checkpoint_setup', 'save_checkpoint', 'read_checkpoint', 'resume',
-           'FoldSets', 'train_fold']
+__all__ = ['HISTORY_COLUMNS', 'CHECKPOINT_FORMAT', 'KEEP_MEMORY_ENV', 'Utterances', 'stack_utterances', 'length_batches',
+           'gather_batch', 'padding_fraction', 'epoch_indices', 'batch_targets', 'predict_log_probs', 'Phase',
+           'training_phases', 'waiting_phase', 'Progress', 'Training', 'start_training', 'NonFiniteLoss',
+           'network_epoch', 'lw_step', 'validation_loss', 'advance_phase', 'checkpoint_setup', 'save_checkpoint',
+           'read_checkpoint', 'resume', 'keep_freed_memory', 'FoldSets', 'train_fold']
 
 # %% ../nbs/08_train.ipynb #c92d7e32
 @dataclass
@@ -347,6 +347,18 @@ def _restore(saved, fresh) -> Training:
     if device.type == 'cuda' and saved.get('cuda_rng') is not None: torch.cuda.set_rng_state(saved['cuda_rng'], device)
     return training
 
+# %% ../nbs/08_train.ipynb #2295d2c2
+KEEP_MEMORY_ENV = 'SERMETA_KEEP_MEMORY'   # '0': leave the C library's malloc settings alone
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4   # glibc's mallopt parameters (malloc.h)
+
+def keep_freed_memory() -> bool:
+    "Ask glibc's malloc to serve large blocks from its heap and keep freed memory: True where it took."
+    if os.environ.get(KEEP_MEMORY_ENV, '1') == '0': return False
+    try: mallopt = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6').mallopt
+    except (OSError, AttributeError): return False   # no C library by that name, or one without mallopt
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
+
 # %% ../nbs/08_train.ipynb #c0b2dc39
 def _training_set(fold, table, features, method, classes, seed, out):
     "The fold's training ids and the table their labels come from, after the method's cleaning."
@@ -421,6 +433,7 @@ def train_fold(fold,               # a folds.Fold
     config = resolve_schedule(config, len(fold.train_ids))
     out = _output_folder(out_dir, method)
     if fold_finished(out): return json.loads((out/'metrics.json').read_text())
+    if resolve_device(config.device).type == 'cpu': keep_freed_memory()   # same numbers, fewer page faults
     sets = _fold_sets(fold, table, features, method, classes, config, out)
     training, phases = start_training(config, method, fold, sets.train, len(classes)), training_phases(method)
     w_init = training.lw.weights.clone()
