@@ -16,11 +16,11 @@ from .runs import (read_seeds, read_run, read_record, run_dir, finished_seeds, f
                           where_trained, node_names)
 
 # %% auto #0
-__all__ = ['MIXED', 'VERDICT_COLUMNS', 'FIRST_FRESH_SEED', 'PRECISION_COLUMNS', 'PRECISION_RUNS', 'training_setups',
-           'seed_metrics', 'verdict_table', 'gains_vs_baseline', 'verdict_runs', 'verdict_comparisons', 'alike_seed',
-           'corpus_verdict', 'precision_check', 'precision_words', 'ambiguous_utterances', 'correction_scores',
-           'correction_table', 'disagreement', 'per_utterance', 'agreement_correlations', 'sensitivity_table',
-           'frontend_table', 'soft_label_table']
+__all__ = ['MIXED', 'VERDICT_COLUMNS', 'FIRST_FRESH_SEED', 'COMPUTE_COLUMNS', 'PRECISION_COLUMNS', 'PRECISION_RUNS',
+           'training_setups', 'seed_metrics', 'verdict_table', 'gains_vs_baseline', 'verdict_runs',
+           'verdict_comparisons', 'alike_seed', 'corpus_verdict', 'seed_span', 'campaign_compute', 'precision_check',
+           'precision_words', 'ambiguous_utterances', 'correction_scores', 'correction_table', 'disagreement',
+           'per_utterance', 'agreement_correlations', 'sensitivity_table', 'frontend_table', 'soft_label_table']
 
 # %% ../nbs/16_claims.ipynb #a5855eba
 MIXED = ('refuse', 'mark')
@@ -169,6 +169,29 @@ def corpus_verdict(runs, corpus, *, classes=CLASSES, n_boot=2000, seed=0) -> tup
                      level=0.95, power=0.8, alpha=0.05, mixed='mark')
     table.insert(4, 'seeds_from', [g for *_, g in rows for _ in ('WA', 'UA')])
     return table, pd.DataFrame(waiting, columns=['run', 'reference', 'seeds', 'seeds_from']).drop(columns='seeds')
+
+# %% ../nbs/16_claims.ipynb #e7fee7c7
+def seed_span(seeds) -> str:
+    "Seeds as text, consecutive ones as a range: [10, 11, 12, 15] -> '10-12, 15'."
+    seeds, parts = sorted(int(s) for s in seeds), []
+    for s in seeds:
+        if parts and s == parts[-1][1] + 1: parts[-1][1] = s
+        else: parts.append([s, s])
+    return ', '.join(str(a) if a == b else f'{a}-{b}' for a, b in parts)
+
+COMPUTE_COLUMNS = ['run', 'seeds', 'n_seeds', 'folds', 'fold_minutes', 'minutes_per_seed', 'devices', 'precision', 'nodes']
+
+def campaign_compute(runs, corpus, names, *, seeds_from=FIRST_FRESH_SEED) -> pd.DataFrame:
+    "Per run of `names` with a finished seed from `seeds_from` on: those seeds, their folds, fold-minutes, where they trained."
+    rows = []
+    for name in names:
+        folds = fold_records(runs, corpus, name)
+        folds = folds[folds.seed >= seeds_from]
+        if folds.empty: continue
+        per_seed = folds.groupby('seed').seconds.sum() / 60
+        rows.append(dict(run=name, seeds=seed_span(per_seed.index), n_seeds=len(per_seed), folds=len(folds),
+                         fold_minutes=per_seed.sum(), minutes_per_seed=per_seed.mean(), **where_trained(folds)))
+    return pd.DataFrame(rows, columns=COMPUTE_COLUMNS)
 
 # %% ../nbs/16_claims.ipynb #72a2ac47
 PRECISION_COLUMNS = ['run', 'metric', 'seeds', 'diff', 'ci_low', 'ci_high', 'seed_sd', 'within_seed_noise']
