@@ -11,7 +11,7 @@ import matplotlib; matplotlib.use('Agg')
 import matplotlib.pyplot as plt, seaborn as sns
 from .core import CLASSES, write_csv, atomic_write
 from .methods import get_method, TABLE2_ROWS
-from .config import parse_setting
+from .config import parse_setting, Config, READINGS, run_name
 from .runs import finished_seeds, read_seeds, read_record, run_dir, run_config, fold_records, where_trained
 from .folds import BALANCED_METHODS, balanced_corpus
 from .evaluate import classification_metrics
@@ -22,10 +22,10 @@ __all__ = ['TRAINED_WHERE', 'TABLE2_BESIDE', 'REPORT_FLOAT', 'README_MARKS', 'TA
            'REPORT_CORPORA', 'REPORT_PARAMETERS', 'REPORT_PARAMETER_HELP', 'SWEEP_REPORTS', 'REPORT_NEEDS',
            'CLOCK_FIELDS', 'table2', 'mean_sd_cells', 'per_class_columns', 'headline_cells', 'per_class_table',
            'weight_table', 'label_updates', 'save_figure', 'save_heatmap', 'model_figure', 'framework_figure',
-           'write_table', 'schedule_check', 'verdict_summary', 'readme_results', 'fill_readme_results',
-           'write_readme_results', 'readme_table', 'fill_readme_tables', 'write_readme_tables', 'readme_corpora',
-           'refresh_readme', 'refresh_readmes', 'parameters_cell', 'report_runs', 'sweep_runs', 'missing_runs',
-           'report_templates', 'steady_notebook', 'run_reports']
+           'write_table', 'schedule_check', 'reading_labels', 'run_label', 'verdict_summary', 'readme_results',
+           'fill_readme_results', 'write_readme_results', 'readme_table', 'fill_readme_tables', 'write_readme_tables',
+           'readme_corpora', 'refresh_readme', 'refresh_readmes', 'parameters_cell', 'report_runs', 'sweep_runs',
+           'missing_runs', 'report_templates', 'steady_notebook', 'run_reports']
 
 # %% ../nbs/13_reports.ipynb #a831538b
 def _flat(metrics, classes):
@@ -175,9 +175,17 @@ def _cell(rows, metric) -> str:
     r = rows[rows.metric == metric].iloc[0]
     return f"{r['diff']:+.1f} [{r.ci_low:+.1f}, {r.ci_high:+.1f}] {r.verdict}"
 
+def reading_labels() -> dict:
+    "Run name -> a reader's label, for the two readings of `Lw` that carry the verdict (`sermeta.config.READINGS`)."
+    return {run_name('Lw', Config()): '`Lw` (literal)', run_name('Lw', Config(**READINGS['table3'])): '`Lw` (Table-3 reading)'}
+
+def run_label(run) -> str:
+    "A run as a verdict table names it: a reading of `Lw` by its label, any other run by its name."
+    return reading_labels().get(run, f'`{run}`')
+
 def verdict_summary(verdict) -> pd.DataFrame:
     "One row per comparison of a verdict table: the runs, seeds, and per metric 'diff [interval] verdict'."
-    rows = [dict(comparison=f'`{run}` vs `{ref}`', seeds=f"{int(part.seeds.iloc[0])} {part.seeds_from.iloc[0]}",
+    rows = [dict(comparison=f'{run_label(run)} vs {run_label(ref)}', seeds=f"{int(part.seeds.iloc[0])} {part.seeds_from.iloc[0]}",
                  WA=_cell(part, 'WA'), UA=_cell(part, 'UA'))
             for (run, ref), part in verdict.groupby(['run', 'reference'], sort=False)]
     return pd.DataFrame(rows, columns=['comparison', 'seeds', 'WA', 'UA'])
@@ -191,7 +199,8 @@ def readme_results(reports_dir='reports', corpora=('synthetic', 'emodb'), *, rea
         link = Path(os.path.relpath(path, readme_dir)).as_posix()
         parts += [f'**{corpus}** ([`{link}`]({link}); the comparisons waiting for runs: `verdict_waiting.csv`)', '',
                   verdict_summary(pd.read_csv(path)).to_markdown(index=False), '']
-    parts += ['Each interval is the comparison\'s own 95 % interval; the words read the p-value Holm-adjusted over '
+    readings = ' and '.join(f'{label} is the run `{run}`' for run, label in reading_labels().items())
+    parts += [f'{readings}. Each interval is the comparison\'s own 95 % interval; the words read the p-value Holm-adjusted over '
               'its corpus\'s table, so an interval clear of 0 can still read "no difference shown".', '']
     return '\n'.join(parts + [README_MARKS[1]])
 
