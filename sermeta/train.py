@@ -19,11 +19,12 @@ from .methods import BATCH_LOSSES, BatchLoss, Method, get_method
 from .rivals import label_issues
 
 # %% auto #0
-__all__ = ['HISTORY_COLUMNS', 'CHECKPOINT_FORMAT', 'KEEP_MEMORY_ENV', 'Utterances', 'stack_utterances', 'length_batches',
-           'gather_batch', 'padding_fraction', 'epoch_indices', 'batch_targets', 'predict_log_probs', 'Phase',
-           'training_phases', 'waiting_phase', 'Progress', 'Training', 'start_training', 'NonFiniteLoss',
+__all__ = ['HISTORY_COLUMNS', 'CHECKPOINT_FORMAT', 'KEEP_MEMORY_ENV', 'KEEP_MEMORY_GROWTH', 'Utterances', 'stack_utterances',
+           'length_batches', 'gather_batch', 'padding_fraction', 'epoch_indices', 'batch_targets', 'predict_log_probs',
+           'Phase', 'training_phases', 'waiting_phase', 'Progress', 'Training', 'start_training', 'NonFiniteLoss',
            'network_epoch', 'lw_step', 'validation_loss', 'advance_phase', 'checkpoint_setup', 'save_checkpoint',
-           'read_checkpoint', 'resume', 'keep_freed_memory', 'FoldSets', 'train_fold']
+           'read_checkpoint', 'resume', 'keep_freed_memory', 'resident_bytes', 'release_freed_memory',
+           'bound_freed_memory', 'FoldSets', 'train_fold']
 
 # %% ../nbs/08_train.ipynb #c92d7e32
 @dataclass
@@ -350,14 +351,34 @@ def _restore(saved, fresh) -> Training:
 # %% ../nbs/08_train.ipynb #2295d2c2
 KEEP_MEMORY_ENV = 'SERMETA_KEEP_MEMORY'   # '0': leave the C library's malloc settings alone
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4   # glibc's mallopt parameters (malloc.h)
+KEEP_MEMORY_GROWTH = 1.5   # resident size a fold may reach, over that after its first epoch, before free pages go back
+
+def _libc():
+    return ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
 
 def keep_freed_memory() -> bool:
     "Ask glibc's malloc to serve large blocks from its heap and keep freed memory: True where it took."
     if os.environ.get(KEEP_MEMORY_ENV, '1') == '0': return False
-    try: mallopt = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6').mallopt
+    try: mallopt = _libc().mallopt
     except (OSError, AttributeError): return False   # no C library by that name, or one without mallopt
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
+
+def resident_bytes() -> int:
+    "This process's resident memory in bytes (0 where /proc is not there to say)."
+    try: return int(Path('/proc/self/statm').read_text().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+    except (OSError, ValueError, IndexError): return 0
+
+def release_freed_memory():
+    "Hand every free page of the heap back to the kernel (glibc's malloc_trim); nothing where there is no glibc."
+    try: _libc().malloc_trim(0)
+    except (OSError, AttributeError): pass
+
+def bound_freed_memory(limit=None) -> float:
+    "After an epoch: the first call sets the limit (KEEP_MEMORY_GROWTH x the resident size now); over it, free pages go back."
+    if limit is None: return KEEP_MEMORY_GROWTH * resident_bytes()
+    if resident_bytes() > limit: release_freed_memory()
+    return limit
 
 # %% ../nbs/08_train.ipynb #c0b2dc39
 def _training_set(fold, table, features, method, classes, seed, out):
@@ -433,7 +454,8 @@ def train_fold(fold,               # a folds.Fold
     config = resolve_schedule(config, len(fold.train_ids))
     out = _output_folder(out_dir, method)
     if fold_finished(out): return json.loads((out/'metrics.json').read_text())
-    if resolve_device(config.device).type == 'cpu': keep_freed_memory()   # same numbers, fewer page faults
+    keep = resolve_device(config.device).type == 'cpu' and keep_freed_memory()   # same numbers, fewer page faults
+    limit = None
     sets = _fold_sets(fold, table, features, method, classes, config, out)
     training, phases = start_training(config, method, fold, sets.train, len(classes)), training_phases(method)
     w_init = training.lw.weights.clone()
@@ -452,6 +474,8 @@ def train_fold(fold,               # a folds.Fold
         row['seconds_lw'] = lw_step(training, sets.train, method, config, where=where) if phase.alternates else 0.0
         training.progress.end_epoch(training.model, training.lw, **row)
         save_checkpoint(checkpoint, training, setup)
+        if keep: limit = bound_freed_memory(limit)
         epochs_run += 1; bar.update(); bar.set_postfix(valid=f"{row['valid_loss']:.3f}", phase=phase.name)
     bar.close()
+    if keep: release_freed_memory()   # the next fold of this process starts from what it needs
     return _finish_fold(fold, training, w_init, sets, config, classes, out)
