@@ -6,7 +6,7 @@ Trains one leave-one-speaker-out fold of a `sermeta_synth` corpus twice, each in
 user and kernel CPU seconds, peak resident memory, and whether the two wrote the same predictions, learned labels
 and weights and losses. Not a test: it prints figures.
 
-    python bench/bench_memory.py [--scale 0.1] [--epochs 4] [--method Lw] [--repeats 2] [--threads 1]
+    python bench/bench_memory.py [--scale 0.1] [--epochs 4] [--method Lw] [--repeats 2] [--threads 1] [--growth 1.5]
 """
 import argparse, json, os, resource, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -22,6 +22,8 @@ def child(out, a):
     from sermeta.folds import make_folds
     from sermeta.reproduce import prepare_corpus
     from sermeta.train import train_fold
+    import sermeta.train
+    if a.growth: sermeta.train.KEEP_MEMORY_GROWTH = a.growth   # the bound to try
     torch.set_num_threads(a.threads)
     table, _ = prepare_corpus('synthetic', scale=a.scale, data_dir=a.data_dir)
     feats = extract_features(table)
@@ -62,6 +64,7 @@ def main():
     ap.add_argument('--repeats', type=int, default=2)
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--data_dir', default='data')
+    ap.add_argument('--growth', type=float, default=0, help='KEEP_MEMORY_GROWTH to try (0: the package\'s)')
     ap.add_argument('--child', default='')
     a = ap.parse_args()
     if a.child: return child(a.child, a)
