@@ -11,7 +11,8 @@ import matplotlib; matplotlib.use('Agg')
 import matplotlib.pyplot as plt, seaborn as sns
 from .core import CLASSES, write_csv, atomic_write
 from .methods import get_method, TABLE2_ROWS
-from .config import parse_setting, Config, READINGS, run_name
+from .config import parse_setting
+from .claims import verdict_runs
 from .runs import finished_seeds, read_seeds, read_record, run_dir, run_config, fold_records, where_trained
 from .folds import BALANCED_METHODS, balanced_corpus
 from .evaluate import classification_metrics
@@ -176,8 +177,9 @@ def _cell(rows, metric) -> str:
     return f"{r['diff']:+.1f} [{r.ci_low:+.1f}, {r.ci_high:+.1f}] {r.verdict}"
 
 def reading_labels() -> dict:
-    "Run name -> a reader's label, for the two readings of `Lw` that carry the verdict (`sermeta.config.READINGS`)."
-    return {run_name('Lw', Config()): '`Lw` (literal)', run_name('Lw', Config(**READINGS['table3'])): '`Lw` (Table-3 reading)'}
+    "Run name -> a reader's label, for the two readings of `Lw` that carry the verdict (`sermeta.claims.verdict_runs`)."
+    key = verdict_runs()
+    return {key['literal']: '`Lw` (literal)', key['table3']: '`Lw` (Table-3 reading)'}
 
 def run_label(run) -> str:
     "A run as a verdict table names it: a reading of `Lw` by its label, any other run by its name."
