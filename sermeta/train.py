@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_train.ipynb #c82ea6b0
 from __future__ import annotations
-import copy, ctypes, ctypes.util, json, math, os, time, warnings
+import copy, ctypes, ctypes.util, functools, json, math, os, time, warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn.functional as F
@@ -353,6 +353,7 @@ KEEP_MEMORY_ENV = 'SERMETA_KEEP_MEMORY'   # '0': leave the C library's malloc se
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4   # glibc's mallopt parameters (malloc.h)
 KEEP_MEMORY_GROWTH = 1.5   # resident size a fold may reach, over that after its first epoch, before free pages go back
 
+@functools.cache   # find_library runs ldconfig: look the C library up once a process
 def _libc():
     return ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
 
