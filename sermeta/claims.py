@@ -13,7 +13,7 @@ from .config import parse_setting, setting_name, Config, run_name, READINGS
 from .intervals import (paired_bootstrap, variance_components, detectable_difference, holm, verdict_word,
                                _method_of, _paper_difference, _paired)
 from .runs import (read_seeds, read_run, read_record, run_dir, finished_seeds, fold_records, run_config, run_precision, MODEL_PRECISION,
-                          where_trained, node_names)
+                          where_trained, node_names, FIRST_FRESH_SEED)
 
 # %% auto #0
 __all__ = ['MIXED', 'VERDICT_COLUMNS', 'FIRST_FRESH_SEED', 'COMPUTE_COLUMNS', 'PRECISION_COLUMNS', 'PRECISION_RUNS',
@@ -271,16 +271,16 @@ def ambiguous_utterances(table) -> pd.Series:
     return pd.Series((votes.to_numpy() > 0).sum(1) > 1, index=table.utt_id)
 
 # %% ../nbs/16_claims.ipynb #80af0784
-def correction_scores(runs, corpus, method, table) -> dict:
-    "Fixed, broken, net and precision of label changes, and AUROCs of w, of a run against `table`'s reference label."
-    column = reference_label(table)
+def correction_scores(runs, corpus, method, table, seeds=None) -> dict:
+    "Fixed, broken, net and precision of label changes, and AUROCs of w, of a run (on `seeds`, else all) against `table`'s reference label."
+    column, asked = reference_label(table), seeds
     if column is None: raise ValueError(f"{corpus}: no reference label ({list(REFERENCE_LABELS)}); label correction "
                                         "can be scored on the synthetic corpus and CREMA-D")
     truth = table.set_index('utt_id')[column]
-    _, learned, seeds = read_seeds(runs, corpus, method)
+    _, learned, seeds = read_seeds(runs, corpus, method, seeds)
     wrong = learned.gold != learned.utt_id.map(truth)
     spec = _method_of(method)
-    out = dict(method=method, seeds=len(seeds))
+    out = dict(method=method, seeds=len(seeds), **({} if asked is None else dict(seed_span=seed_span(seeds))))
     if spec.learns_labels: out.update(label_fix_rates(learned, truth))
     else: out.update(gold_wrong=float(100 * wrong.mean()))
     if spec.updates_weights:
@@ -302,11 +302,11 @@ def correction_scores(runs, corpus, method, table) -> dict:
                    flagged=float(100 * issues.issue.mean()), AUROC_quality_wrong=_auroc(wrong_gold, -issues.quality))
     return out
 
-def correction_table(runs, corpus, methods, table) -> pd.DataFrame:
-    "`correction_scores` of every method that learns labels or weights or cleans, one row each."
+def correction_table(runs, corpus, methods, table, seeds=None) -> pd.DataFrame:
+    "`correction_scores` of every method that learns labels or weights or cleans, one row each (on `seeds`, else all, with their span)."
     scored = lambda spec: spec.learns_labels or spec.updates_weights or spec.clean != 'none'
     keep = [m for m in methods if scored(_method_of(m))]
-    rows = [correction_scores(runs, corpus, m, table) for m in keep]
+    rows = [correction_scores(runs, corpus, m, table, seeds) for m in keep]
     return pd.DataFrame(rows, columns=None if keep else ['method']).set_index('method')
 
 # %% ../nbs/16_claims.ipynb #28370911
@@ -320,20 +320,20 @@ def disagreement(table) -> pd.Series:
     return pd.Series(100 * (1 - votes.max(1) / np.maximum(votes.sum(1), 1e-12)), index=table.utt_id)
 
 # %% ../nbs/16_claims.ipynb #8a81128b
-def per_utterance(runs, corpus, method, classes=CLASSES) -> pd.DataFrame:
-    "Mean learned w and label confidence of each training utterance over folds and seeds."
-    _, learned, _ = read_seeds(runs, corpus, method)
+def per_utterance(runs, corpus, method, classes=CLASSES, seeds=None) -> pd.DataFrame:
+    "Mean learned w and label confidence of each training utterance over folds and seeds (`seeds`, else all)."
+    _, learned, _ = read_seeds(runs, corpus, method, seeds)
     learned['confidence'] = learned[[f's_{c}' for c in classes]].max(1)
     return learned.groupby('utt_id').agg(gold=('gold', 'first'), w=('w', 'mean'), w_init=('w_init', 'mean'),
                                          confidence=('confidence', 'mean'))
 
-def agreement_correlations(runs, corpus, methods, table, classes=CLASSES):
-    "Spearman rho and p of learned w and label confidence against disagreement; the data too."
+def agreement_correlations(runs, corpus, methods, table, classes=CLASSES, seeds=None):
+    "Spearman rho and p of learned w and label confidence against disagreement (on `seeds`, else all); the data too."
     from scipy.stats import spearmanr
     disagreements = disagreement(table)
     rows, data = [], []
     for m in methods:
-        utts = per_utterance(runs, corpus, m, classes)
+        utts = per_utterance(runs, corpus, m, classes, seeds)
         utts = utts.assign(disagreement=lambda frame: frame.index.map(disagreements), method=m)
         data.append(utts)
         for col in ('w', 'confidence'):
@@ -427,16 +427,16 @@ def _learned_vs_votes(learned, votes, classes) -> dict:
     jsd = lambda p: float((jensenshannon(v, p, axis=1, base=2) ** 2).mean())
     return dict(labels_JSD=jsd(rows[[f's_{c}' for c in classes]].to_numpy()), gold_JSD=jsd(gold))
 
-def soft_label_table(runs, corpus, methods, table, classes=CLASSES) -> pd.DataFrame:
-    "Per method: the soft-label scores of its predictions against the votes; learned labels against votes too."
+def soft_label_table(runs, corpus, methods, table, classes=CLASSES, seeds=None) -> pd.DataFrame:
+    "Per method: the soft-label scores of its predictions (on `seeds`, else all) against the votes; learned labels too."
     votes, rows = vote_distributions(table, classes), []
     for m in methods:
-        if not finished_seeds(runs, corpus, m): continue
-        preds, learned, seeds = read_seeds(runs, corpus, m)
+        if not set(finished_seeds(runs, corpus, m)) & set(finished_seeds(runs, corpus, m) if seeds is None else seeds): continue
+        preds, learned, read = read_seeds(runs, corpus, m, seeds)
         preds = preds[preds.utt_id.isin(votes.index)]
         per_seed = [soft_label_scores(p[[f'prob_{c}' for c in classes]].to_numpy(), votes.loc[p.utt_id].to_numpy(),
                                       p.gold.map(list(classes).index).to_numpy()) for _, p in preds.groupby('seed')]
-        row = dict(method=m, seeds=len(seeds), **pd.DataFrame(per_seed).mean().to_dict())
+        row = dict(method=m, seeds=len(read), **pd.DataFrame(per_seed).mean().to_dict())
         if _method_of(m).learns_labels and {f's_{c}' for c in classes} <= set(learned.columns):
             row.update(_learned_vs_votes(learned, votes, classes))
         rows.append(row)

@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt, seaborn as sns
 from .core import CLASSES, write_csv, atomic_write
 from .methods import get_method, TABLE2_ROWS
 from .config import parse_setting
-from .claims import verdict_runs
-from .runs import finished_seeds, read_seeds, read_record, run_dir, run_config, fold_records, where_trained
+from .claims import verdict_runs, seed_span
+from .runs import finished_seeds, fresh_first, read_seeds, read_record, run_dir, run_config, fold_records, where_trained
 from .folds import BALANCED_METHODS, balanced_corpus
 from .evaluate import classification_metrics
 from .paper import PAPER_TABLE2, PAPER_QUOTED
@@ -34,11 +34,14 @@ def _flat(metrics, classes):
     out = {f'{c}_{k}': metrics[c][k] for c in classes for k in ('precision', 'recall', 'f1')}
     return out | {'WA': metrics['WA'], 'UA': metrics['UA']}
 
-def table2(runs, corpus, methods, *, classes=CLASSES, truth='gold', table=None) -> pd.DataFrame:
-    "Mean and sd over seeds of P/R/F1 per class, WA and UA of each method, with the paper's WA/UA."
-    rows = []
+def table2(runs, corpus, methods, *, classes=CLASSES, truth='gold', table=None,
+           fresh=False) -> pd.DataFrame:  # True: each method's fresh seeds where it has any, else its committed ones
+    "Mean and sd over seeds of P/R/F1 per class, WA and UA of each method, with the paper's WA/UA and the seeds read."
+    rows, read, read_from = [], {}, {}
     for m in methods:
-        preds, _, _ = read_seeds(runs, corpus, m)
+        seeds, group = fresh_first(finished_seeds(runs, corpus, m)) if fresh else (None, None)
+        preds, _, read[m] = read_seeds(runs, corpus, m, seeds)
+        read_from[m] = dict(seed_span=seed_span(read[m]), **({'seeds_from': group} if fresh else {}))
         if truth != 'gold': preds[truth] = preds.utt_id.map(table.set_index('utt_id')[truth])
         for seed, seed_preds in preds.groupby('seed'):
             metrics = classification_metrics(seed_preds[truth], seed_preds['pred'], classes)
@@ -50,9 +53,11 @@ def table2(runs, corpus, methods, *, classes=CLASSES, truth='gold', table=None) 
         out[f'diff_{k}'] = out[k] - out[f'paper_{k}']
     out['in_paper'] = [get_method(m).in_paper for m in out.index]  # False: a rival we add (sermeta.rivals)
     out['quoted'] = False
-    out = out.join(pd.DataFrame({m: where_trained(fold_records(runs, corpus, m)) for m in out.index}).T)
+    out = out.join(pd.DataFrame(read_from).T)
+    folds = {m: fold_records(runs, corpus, m) for m in out.index}
+    out = out.join(pd.DataFrame({m: where_trained(f[f.seed.isin(read[m])]) for m, f in folds.items()}).T)
     quoted = PAPER_TABLE2.loc[sorted(PAPER_QUOTED - set(out.index))].add_prefix('paper_')
-    quoted = quoted.assign(quoted=True, **dict.fromkeys(TRAINED_WHERE, ''))  # trained elsewhere: no devices of ours
+    quoted = quoted.assign(quoted=True, **dict.fromkeys([*read_from[methods[0]], *TRAINED_WHERE], ''))  # trained elsewhere: no devices of ours
     table = pd.concat([out, quoted])
     return table[[c for c in table if c not in TRAINED_WHERE] + list(TRAINED_WHERE)]   # the scores' columns first, as before
 
@@ -66,7 +71,7 @@ def mean_sd_cells(df, cols) -> pd.DataFrame:
 
 # %% ../nbs/13_reports.ipynb #852db085
 TRAINED_WHERE = ('devices', 'precision', 'nodes')   # where a run trained (sermeta.runs.where_trained)
-TABLE2_BESIDE = ('seeds', 'paper_WA', 'diff_WA', 'paper_UA', 'diff_UA', 'quoted', 'in_paper', *TRAINED_WHERE)  # beside WA and UA
+TABLE2_BESIDE = ('seeds', 'seed_span', 'seeds_from', 'paper_WA', 'diff_WA', 'paper_UA', 'diff_UA', 'quoted', 'in_paper', *TRAINED_WHERE)  # beside WA and UA
 
 def per_class_columns(classes=CLASSES) -> list:
     "Table 2's columns of per-class scores: happiness_precision, happiness_recall, happiness_f1, sadness_precision, ..."

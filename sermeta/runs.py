@@ -13,10 +13,11 @@ from .folds import base_corpus
 from .config import Config, config_record, run_name, legacy_config
 
 # %% auto #0
-__all__ = ['MODEL_PRECISION', 'FOLD_FILES', 'DIVERGED', 'FOLD_RECORD', 'run_dir', 'start_run', 'run_config', 'run_precision',
-           'record_path', 'write_record', 'read_record', 'compress_records', 'fold_node', 'write_fold_results',
-           'fold_problems', 'fold_finished', 'pool_run', 'read_run', 'diverged_settings', 'finished_seeds',
-           'read_seeds', 'fold_records', 'fold_seconds', 'node_names', 'where_trained', 'migrate_runs']
+__all__ = ['MODEL_PRECISION', 'FOLD_FILES', 'DIVERGED', 'FIRST_FRESH_SEED', 'FOLD_RECORD', 'run_dir', 'start_run', 'run_config',
+           'run_precision', 'record_path', 'write_record', 'read_record', 'compress_records', 'fold_node',
+           'write_fold_results', 'fold_problems', 'fold_finished', 'pool_run', 'read_run', 'diverged_settings',
+           'finished_seeds', 'fresh_first', 'read_seeds', 'fold_records', 'fold_seconds', 'node_names', 'where_trained',
+           'migrate_runs']
 
 # %% ../nbs/07a_runs.ipynb #6b0cfd0d
 def run_dir(root, corpus, method, seed) -> Path:
@@ -236,10 +237,18 @@ def finished_seeds(runs, corpus, method) -> list:
     method_dir = run_dir(runs, corpus, method, 0).parent
     return sorted(int(path.parent.name[4:]) for path in method_dir.glob('seed*/metrics.json'))
 
-def read_seeds(runs, corpus, method):
-    "(predictions, learned, seeds): every finished seed of a method stacked, with a `seed` column."
-    seeds = finished_seeds(runs, corpus, method)
-    if not seeds: read_run(runs, corpus, method, 0)  # raises the helpful error
+FIRST_FRESH_SEED = 10   # seeds from here on chose nothing: the screens used seed 0, the confirmations 0-5
+
+def fresh_first(seeds) -> tuple:
+    "(seeds, 'fresh' | 'committed'): the fresh ones (`FIRST_FRESH_SEED` and up) where there are any, else all of them."
+    fresh = [s for s in seeds if s >= FIRST_FRESH_SEED]
+    return (fresh, 'fresh') if fresh else (list(seeds), 'committed')
+
+def read_seeds(runs, corpus, method, seeds=None):
+    "(predictions, learned, seeds): every finished seed of a method (or those of `seeds`) stacked, with a `seed` column."
+    finished = finished_seeds(runs, corpus, method)
+    asked, seeds = seeds, finished if seeds is None else [s for s in finished if s in set(seeds)]
+    if not seeds: read_run(runs, corpus, method, min(asked, default=0) if asked is not None else 0)  # the helpful error
     parts = [[table.assign(seed=seed) for table in read_run(runs, corpus, method, seed)] for seed in seeds]
     return pd.concat(preds for preds, _ in parts), pd.concat(learned for _, learned in parts), seeds
 

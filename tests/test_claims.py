@@ -214,3 +214,21 @@ def test_the_verdict_of_a_corpus_reads_each_runs_setups_once(tmp_path, monkeypat
     table, waiting = claims.corpus_verdict(tmp_path, 'toy', n_boot=50)
     assert set(zip(table.run, table.seeds)) == {('Lw', 2), ('svm', 1)} and len(waiting) == len(claims.verdict_comparisons()) - 2
     assert reads['baseline'] == 1 and set(reads.values()) == {1}
+
+
+def test_table2_reads_a_methods_fresh_seeds_where_it_has_them_and_never_pools_them_with_committed_ones(tmp_path):
+    from sermeta.evaluate import classification_metrics
+    from sermeta.reports import table2, headline_cells
+    better, worse = pair(0.2, np.random.default_rng(6), seeds=2, mean=0.2)
+    fake_run(tmp_path, 'Lw', 0, worse[worse.seed == 0], device='cuda: NVIDIA H200')     # the seed that chose the settings
+    fake_run(tmp_path, 'Lw', 10, better[better.seed == 0].assign(seed=10), device='cpu')
+    fake_run(tmp_path, 'Lw', 11, better[better.seed == 1].assign(seed=11), device='cpu')
+    fake_run(tmp_path, 'pencil', 0, worse[worse.seed == 1], device='cpu')                # committed seeds only
+    fresh, pooled = table2(tmp_path, 'toy', ['Lw', 'pencil'], fresh=True), table2(tmp_path, 'toy', ['Lw', 'pencil'])
+    wa = lambda p: classification_metrics(p.gold, p.pred, CLASSES)['WA']
+    assert np.isclose(fresh.loc['Lw', 'WA'], np.mean([wa(better[better.seed == s]) for s in (0, 1)]))
+    assert fresh.loc['Lw', ['seeds', 'seed_span', 'seeds_from', 'devices']].tolist() == [2, '10-11', 'fresh', 'cpu']
+    assert fresh.loc['pencil', ['seeds', 'seed_span', 'seeds_from']].tolist() == [1, '0', 'committed']
+    assert pooled.loc['Lw', ['seeds', 'seed_span']].tolist() == [3, '0, 10-11'] and 'seeds_from' not in pooled
+    assert pooled.loc['Lw', 'devices'] == 'cpu, cuda: NVIDIA H200'
+    assert list(headline_cells(fresh).columns[:5]) == ['WA', 'UA', 'seeds', 'seed_span', 'seeds_from']
