@@ -216,9 +216,9 @@ def _run_ray(tasks, table, features, jobs, progress):
 
 # %% ../nbs/10_experiment.ipynb #087ba8c3
 def order_tasks(tasks):
-    "Fold tasks seed by seed, and within a seed the pretraining (longest) runs first."
+    "Fold tasks seed by seed, and within a seed the longest first: pretraining runs, then alternating ones, then the rest."
     # a task is (fold, method, config, out, classes); a stable sort keeps the given order otherwise
-    return sorted(tasks, key=lambda task: (task[2].seed, not task[1].pretrain))
+    return sorted(tasks, key=lambda task: (task[2].seed, not task[1].pretrain, not task[1].alternates))
 
 # %% ../nbs/10_experiment.ipynb #d84943bc
 def run_grid(table, features, runs,   # runs: list of (method, Config, run directory)

@@ -177,9 +177,8 @@ def mark_diverged(folder, error):
     print(f"{folder}: left out, its l/w update diverges: {error}", flush=True)
 
 # %% ../nbs/11a_sweeps.ipynb #fae7f27d
-def sweep_batches(runs, executor) -> list:
-    "The grids a sweep's `runs` train in: one run each locally; under Ray one per front-end, all its runs."
-    if executor != 'ray': return [[run] for run in runs]
+def sweep_batches(runs) -> list:
+    "The grids a sweep's `runs` train in: one per front-end, all its runs (their folds in one pool, or over a cluster)."
     by_frontend = {}
     for run in runs: by_frontend.setdefault(frontend_spec(run[1]), []).append(run)
     return list(by_frontend.values())
@@ -213,13 +212,13 @@ def run_sweep(corpus, root=None, *, sweep='sensitivity', seeds=(0,), folds='all'
     jobs = jobs or default_jobs(base(0).device)
     names = list(dict.fromkeys(run[2].parent.name for run in sweep_grid(grid, corpus, seeds[:1], runs, base)))
     print(f"{grid.name}: {names}", flush=True)
-    for seed in seeds:  # seed by seed; locally setting by setting, so a stopped sweep leaves whole runs
+    for seed in seeds:  # seed by seed, each seed's runs in one grid per front-end
         todo = []
         for run in sweep_grid(grid, corpus, [seed], runs, base):
             if (Path(run[2])/DIVERGED).is_file():
                 print(f"{run[2]}: left out, it diverged before (delete {DIVERGED} there to try again)", flush=True)
             else: todo.append(run)
-        for batch in sweep_batches(todo, executor):
+        for batch in sweep_batches(todo):
             train_runs(table, features_for(batch[0][1]), batch, corpus=corpus, folds=folds, jobs=jobs,
                        executor=executor, progress=progress)
     return sweep_summary(grid, corpus, runs, names)

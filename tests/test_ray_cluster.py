@@ -142,7 +142,7 @@ def test_a_sweep_seed_fans_out_in_one_grid(driver, tiny, tmp_path, capsys):
     sweep = Sweep('small', ('Lw',), ({}, dict(lw_optimizer='adam', lr_label=0.1, lr_weight=0.1),
                                      dict(lw_optimizer='sgd', lr_label=500.0, lr_weight=500.0)))
     runs = sweep_grid(sweep, 'tiny', [0], tmp_path, lambda seed: tiny_config(seed=seed, max_epochs=2, patience=2))
-    [batch] = sweep_batches(runs, 'ray')
+    [batch] = sweep_batches(runs)
     train_runs(table, feats, batch, corpus='tiny', folds='0,1', executor='ray', progress=False)
     diverged, *finished = sorted(runs, key=lambda run: run[1].lw_optimizer != 'sgd')
     assert (diverged[2]/DIVERGED).is_file() and 'left out, its l/w update diverges' in capsys.readouterr().out

@@ -110,7 +110,7 @@ def test_sensitivity_sweep_trains_named_runs_and_resumes(tmp_path, monkeypatch, 
     small = S.Sweep('small', ('Lw',), ({}, dict(lw_optimizer='adam', lr_label=0.1, lr_weight=0.1),
                                        dict(lw_optimizer='sgd', lr_label=500.0, lr_weight=500.0)))
     monkeypatch.setitem(S.SWEEPS, 'small', small)
-    kw = dict(sweep='small', folds='0', scale=0.02, runs=tmp_path / 'runs', data_dir=tmp_path / 'data', jobs=1,
+    kw = dict(sweep='small', folds='0', scale=0.02, runs=tmp_path / 'runs', data_dir=tmp_path / 'data', jobs=2,
               cache_dir=tmp_path / 'cache', progress=False, max_epochs=2, patience=2)  # the default model: the names the reports read
     summary = S.run_sweep('synthetic', **kw)
     assert list(summary.index) == ['Lw', 'Lw@lr_label=0.1,lr_weight=0.1']  # adam is the default rule
