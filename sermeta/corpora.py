@@ -33,10 +33,11 @@ def load_corpus(name,          # one of LOADERS: iemocap, emodb, manifest, synth
 def corpus_loader(name):
     "The reader of corpus `name`: one of LOADERS, or a synthetic corpus drawn by other raters (`synthetic_cremad`, ...)."
     if name in LOADERS: return LOADERS[name]
-    from sermeta.synthetic import corpus_raters, load_regime, RATER_MODELS  # it reads corpora: imported when needed
+    from sermeta.synthetic import corpus_raters, load_regime   # it reads corpora: imported when needed
+    from sermeta.crowd import crowd_names
     raters = corpus_raters(name)
     if raters is None: raise ValueError(f"unknown corpus {name!r}; choose one of {sorted(LOADERS)}, or synthetic_<raters> "
-                                        f"for raters {[r for r in RATER_MODELS if r != 'designed']}")
+                                        f"for raters {crowd_names()}")
     return partial(load_regime, raters=raters)
 
 # %% ../nbs/01_corpora.ipynb #ae242c87

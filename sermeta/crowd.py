@@ -4,24 +4,25 @@
 
 # %% ../nbs/02c_crowd.ipynb #83c746b9
 from __future__ import annotations
-import dataclasses, json
+import dataclasses, json, os, re
 from importlib import resources
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd
 from scipy.special import betainc
-from .core import CLASSES, write_json
+from .core import CLASSES, write_json, console_script
 from .corpora import RATER_WORDS
 from .annotators import EXPRESSIVENESS_BETA, majority, majority_of_counts
 from .raters import cremad_voice_raters, default_cremad_root, rater_summary
 
 # %% auto #0
 __all__ = ['MIN_UTTERANCES', 'OTHER', 'SMOOTHING', 'CONCENTRATION_RANGE', 'CREMAD_LEVELS', 'HALF_MIN_RATERS', 'DERIVED_CROWDS',
-           'CROWDS', 'read_vote_table', 'vote_columns', 'check_votes', 'check_reference', 'check_levels',
+           'CROWDS', 'CROWD_NAME', 'read_vote_table', 'vote_columns', 'check_votes', 'check_reference', 'check_levels',
            'answer_counts', 'mean_agreement', 'dirichlet_concentration', 'fit_cell', 'Crowd', 'fit_crowd',
            'crowd_to_dict', 'crowd_from_dict', 'cremad_vote_table', 'fit_cremad_crowd', 'halve_raters', 'crowd_file',
-           'load_crowd', 'refit_crowd', 'expressiveness_level', 'draw_answers', 'draw_crowd', 'crowd_votes',
-           'crowd_summary']
+           'user_crowds_dir', 'crowd_names', 'load_crowd', 'refit_crowd', 'expressiveness_level', 'draw_answers',
+           'draw_crowd', 'crowd_votes', 'replicate_votes', 'crowd_summary', 'check_crowd_name', 'save_user_crowd',
+           'crowd_cli']
 
 # %% ../nbs/02c_crowd.ipynb #2f195c8b
 MIN_UTTERANCES = 50  # a class needs this many utterances to be fitted; a level of a class, to be fitted apart
@@ -217,13 +218,24 @@ def crowd_file(name) -> Path:
     if name not in CROWDS: raise ValueError(f"unknown crowd {name!r}; choose one of {list(CROWDS)}")
     return Path(str(resources.files('sermeta')))/CROWDS[name][0]
 
+def user_crowds_dir() -> Path:
+    "Where crowds fitted to your own vote tables are kept (`sermeta_crowd`): $SERMETA_CROWDS, else ~/.config/sermeta/crowds."
+    return Path(os.environ.get('SERMETA_CROWDS') or Path.home()/'.config'/'sermeta'/'crowds').expanduser()
+
+def crowd_names() -> list:
+    "Every crowd a corpus can be drawn from: the committed ones, their changes, then yours (`user_crowds_dir`)."
+    mine = sorted(path.stem for path in user_crowds_dir().glob('*.json'))
+    return [*CROWDS, *DERIVED_CROWDS, *(name for name in mine if name not in CROWDS and name not in DERIVED_CROWDS)]
+
 def load_crowd(name) -> Crowd:
-    "The crowd `name`: from its committed parameters, or a committed crowd changed (`DERIVED_CROWDS`)."
+    "The crowd `name`: its committed parameters, a committed crowd changed (`DERIVED_CROWDS`), or one you fitted."
     if name in DERIVED_CROWDS:
         base, change = DERIVED_CROWDS[name]
         return change(load_crowd(base))
-    if name not in CROWDS: raise ValueError(f"unknown crowd {name!r}; choose one of {list(CROWDS) + list(DERIVED_CROWDS)}")
-    return crowd_from_dict(json.loads(crowd_file(name).read_text()))
+    if name in CROWDS: return crowd_from_dict(json.loads(crowd_file(name).read_text()))
+    if name in crowd_names(): return crowd_from_dict(json.loads((user_crowds_dir()/f'{name}.json').read_text()))
+    raise ValueError(f"unknown crowd {name!r}; choose one of {crowd_names()}, or fit one to your vote table with "
+                     "`sermeta_crowd VOTES.csv --name NAME`")
 
 def refit_crowd(name, root=None) -> Crowd:
     "Fit the crowd `name` again from its vote table (under `root`) and rewrite its committed parameters."
@@ -277,6 +289,17 @@ def crowd_votes(answers, # (utterances, raters) answers 0-4, -1 for no rater
     return pd.DataFrame({'utt_id': [f'u{i}' for i in range(len(answers))], **counts,
                          'true_label': np.array(crowd.classes)[true]})
 
+# %% ../nbs/02c_crowd.ipynb #5b1cd2c7
+def replicate_votes(crowd,                  # a `Crowd`
+                    table,                  # a vote table whose references are all classes of `crowd`
+                    rng,                    # np.random.Generator
+                    *, reference='intended_label', level=None, times=4) -> pd.DataFrame:
+    "The utterances of `table` rated again by `crowd`: same class, level (`level` column) and number of votes; `times` over."
+    true = np.repeat(table[reference].map(list(crowd.classes).index).to_numpy(), times)
+    lv = np.repeat(table[level].map(list(crowd.levels).index).to_numpy() if level else np.zeros(len(table), int), times)
+    n = np.repeat(answer_counts(table).sum(1).astype(int), times)
+    return crowd_votes(draw_answers(rng, crowd, true, lv, n), true, crowd).assign(level=np.array(crowd.levels)[lv])
+
 # %% ../nbs/02c_crowd.ipynb #d4b4e0e8
 def crowd_summary(crowd,      # a `Crowd`
                   n=40000,    # utterances drawn
@@ -288,3 +311,43 @@ def crowd_summary(crowd,      # a `Crowd`
     votes = crowd_votes(draws['answers'], draws['true'], crowd)
     kept = majority(draws['answers']) >= 0
     return rater_summary({'every utterance': (votes, 'true_label'), 'with a majority': (votes[kept], 'true_label')})
+
+# %% ../nbs/02c_crowd.ipynb #8eb8f77c
+CROWD_NAME = re.compile(r'[a-z][a-z0-9_]*')
+
+def check_crowd_name(name) -> str:
+    "`name` if a fitted crowd may take it: lower-case letters, digits and _, no committed crowd's name."
+    if not CROWD_NAME.fullmatch(name or ''):
+        raise ValueError(f"crowd name {name!r}: use lower-case letters, digits and _ (it becomes the corpus key "
+                         "synthetic_<name>); give one with --name")
+    if name == 'designed' or name in CROWDS or name in DERIVED_CROWDS:
+        raise ValueError(f"crowd name {name!r} is taken by sermeta's own raters; choose another with --name")
+    return name
+
+def save_user_crowd(crowd, name) -> Path:
+    "Keep `crowd` as `name` in `user_crowds_dir()`; its path."
+    path = user_crowds_dir()/f'{check_crowd_name(name)}.json'
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(crowd_to_dict(crowd), path)
+    return path
+
+@console_script
+def crowd_cli(votes:str,                       # a vote table (CSV): votes_<class> counts per utterance and a reference column
+              name:str=None,                   # the crowd's name (default: the file's stem): sermeta_synth --raters NAME
+              reference:str='intended_label',  # the column of the emotion each utterance was meant to carry
+              level:str=None,                  # a column of expressiveness levels (optional)
+              levels:str=None):                # with --level: its values, least to most expressive, comma-separated
+    "Fit raters to a crowd's vote table and keep them under a name, for `sermeta_synth --raters NAME`."
+    path = Path(votes)
+    if not path.is_file(): raise FileNotFoundError(f"{path}: no such vote table; give a CSV with votes_<class> columns")
+    name = check_crowd_name(name or path.stem)
+    if level and not levels: raise ValueError(f"--level {level}: give --levels, its values from least to most "
+                                              "expressive, comma-separated (e.g. low,mid,high)")
+    table = read_vote_table(path)
+    crowd = fit_crowd(table, reference=reference, level=level, levels=levels.split(',') if levels else None, source=path)
+    crowd = dataclasses.replace(crowd, source=f'{path.name}, fitted by sermeta_crowd')
+    saved = save_user_crowd(crowd, name)
+    fitted = table[table[reference].isin(crowd.classes)].reset_index(drop=True)
+    again = replicate_votes(crowd, fitted, np.random.default_rng(0), reference=reference, level=level)
+    print(rater_summary({path.name: (fitted, reference), f'rated again by {name}': (again, 'true_label')}).round(3).T.to_string())
+    print(f"crowd {name!r} kept in {saved}; a corpus rated by it: sermeta_synth data/{name} --raters {name}")

@@ -20,7 +20,7 @@ from .annotators import (
     BASE_CONFUSION, CONCENTRATION, EXPRESSIVENESS_BETA, NO_MAJORITY_SHARE, NOISE_FLOOR, NOISE_SLOPE, OTHER_ANSWER,
     P_FOUR_RATERS, P_SELF_RATING, RATER_ANSWERS, SELF_RATING_CORRECT, SUSCEPTIBILITY,
     answer_words, dimensional_ratings, draw_labels, gold_counts, majority, self_rating)
-from .crowd import CROWDS, DERIVED_CROWDS, crowd_to_dict, draw_crowd, load_crowd
+from .crowd import CROWDS, DERIVED_CROWDS, crowd_names, crowd_to_dict, draw_crowd, load_crowd
 from .voice import (
     EMOTION_CUES, NEUTRAL_VOICE, SPEAKER_SD, SPEAKERS, SR, UTTERANCE_SD, render_utterance, speaker_profile)
 
@@ -109,9 +109,11 @@ def crowd_raters(name) -> RaterModel:
 RATER_MODELS = {'designed': lambda: DESIGNED_RATERS, **{name: partial(crowd_raters, name) for name in [*CROWDS, *DERIVED_CROWDS]}}
 
 def rater_model(name) -> RaterModel:
-    "The raters called `name`: 'designed' or a fitted crowd ('cremad', or 'cremad_half': half its raters)."
-    if name not in RATER_MODELS: raise ValueError(f"unknown raters {name!r}; choose one of {list(RATER_MODELS)}")
-    return RATER_MODELS[name]()
+    "The raters called `name`: 'designed', a committed crowd ('cremad'; 'cremad_half': half its raters) or one you fitted."
+    if name in RATER_MODELS: return RATER_MODELS[name]()
+    if name in crowd_names(): return crowd_raters(name)   # fitted to your vote table by sermeta_crowd
+    raise ValueError(f"unknown raters {name!r}; choose one of {['designed', *crowd_names()]}, or fit a crowd to your "
+                     "vote table with `sermeta_crowd VOTES.csv --name NAME`")
 
 # %% ../nbs/02_synthetic.ipynb #3d1bef06
 def regime_corpus(raters) -> str:
@@ -123,7 +125,8 @@ def corpus_raters(corpus) -> str | None:
     "The raters of a synthetic regime's corpus key (`regime_corpus`), or None when `corpus` is no such key."
     if corpus == 'synthetic': return 'designed'
     name = corpus.removeprefix('synthetic_')
-    return name if corpus.startswith('synthetic_') and name in RATER_MODELS and name != 'designed' else None
+    known = name in RATER_MODELS or name in crowd_names()
+    return name if corpus.startswith('synthetic_') and known and name != 'designed' else None
 
 def load_regime(root, raters, **options) -> pd.DataFrame:
     "The utterance table of the synthetic corpus at `root`, refused unless `raters` rated it (its synthetic.json)."
@@ -323,7 +326,7 @@ def synth_cli(out_dir:str,               # folder to write the corpus into
               scale:float=0.1,           # fraction of the paper's Table 1 counts (1.0: 4490 utterances)
               seed:int=0,                # random seed; the same seed gives the same bytes
               annotator_noise:float=1.0, # how often the designed annotators mishear (0: never)
-              raters:str='designed',     # who rates: 'designed' (3-4 raters), 'cremad' (fitted to CREMA-D's crowd), 'cremad_half'
+              raters:str='designed',     # who rates: 'designed' (3-4 raters), 'cremad' (fitted to CREMA-D's crowd), 'cremad_half', or a crowd fitted by sermeta_crowd
               no_audio:bool=False,       # write labels and sidecars only, no wavs
               n_jobs:int=None,           # worker processes (default: all cores)
              ):

@@ -1,7 +1,11 @@
 "Shared test setup: the tests folder on sys.path (for `iemocap_fixture`, `tiny_data`), the tiny corpus, and the real EmoDB location."
-import sys
+import os, sys, tempfile
 from pathlib import Path
 import pytest, torch
+
+# crowds fitted by `sermeta_crowd` live in the user's config folder: the tests see an empty one of their own, so
+# messages that list the known crowds read the same on every machine (commands the tests start inherit it)
+os.environ['SERMETA_CROWDS'] = tempfile.mkdtemp(prefix='sermeta-crowds-')
 
 # the tests train tiny models in this process: one thread is fastest (two threads on a busy 2-core machine spin
 # against each other, 10-20x slower), and folds trained in worker processes set their own thread counts

@@ -126,12 +126,12 @@ def test_a_folder_of_one_rater_model_refuses_the_other(tmp_path):
         generate_corpus(root, scale=0.005, seed=0, audio=False, progress=False)
 
 
-def _synth(*args):
-    "Run sermeta_synth with `args`; its completed process."
+def _synth(*args, env=None):
+    "Run sermeta_synth with `args` (and `env` added); its completed process."
     exe = shutil.which('sermeta_synth')
     cmd = [exe] if exe else [sys.executable, '-c', "import sys; sys.argv[0] = 'sermeta_synth'; "
                                                    "from sermeta.synthetic import synth_cli; sys.exit(synth_cli())"]
-    env = {k: v for k, v in os.environ.items() if k != 'SERMETA_TRACEBACK'}
+    env = {**{k: v for k, v in os.environ.items() if k != 'SERMETA_TRACEBACK'}, **(env or {})}
     return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, timeout=300, env=env)
 
 
@@ -150,3 +150,52 @@ def test_synth_cli_writes_a_crowd_corpus(tmp_path):
     r = _synth(tmp_path/'corpus', '--scale', '0.005', '--no_audio', '--raters', 'cremad')
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads((tmp_path/'corpus'/'DONE').read_text())['raters'] == 'cremad'
+
+
+def _crowd(*args, env=None):
+    "Run sermeta_crowd with `args` (and `env` added); its completed process."
+    exe = shutil.which('sermeta_crowd')
+    cmd = [exe] if exe else [sys.executable, '-c', "import sys; sys.argv[0] = 'sermeta_crowd'; "
+                                                   "from sermeta.crowd import crowd_cli; sys.exit(crowd_cli())"]
+    env = {**{k: v for k, v in os.environ.items() if k != 'SERMETA_TRACEBACK'}, **(env or {})}
+    return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, timeout=300, env=env)
+
+
+def _vote_table(n_per_class=60, seed=1):
+    "Votes of 10 raters per utterance of the four classes and two outside, each class heard as itself about 0.7 of the time."
+    rng, rows = np.random.default_rng(seed), []
+    names = [f'votes_{c}' for c in CLASSES + ('disgust', 'fear')]
+    for i, c in enumerate(CLASSES):
+        mean = np.full(6, 0.06); mean[i] = 0.7
+        for k, p in enumerate(rng.dirichlet(6 * mean, n_per_class)):
+            rows.append(dict(utt_id=f'{c}{k}', intended=c, intensity=['low', 'high'][k % 2], **dict(zip(names, rng.multinomial(10, p)))))
+    return pd.DataFrame(rows)
+
+
+def test_a_crowd_fitted_to_your_votes_rates_a_corpus(tmp_path):
+    crowds = tmp_path/'crowds'
+    _vote_table().to_csv(tmp_path/'my_votes.csv', index=False)
+    r = _crowd(tmp_path/'my_votes.csv', '--name', 'mine', '--reference', 'intended', '--level', 'intensity',
+               '--levels', 'low,high', env={'SERMETA_CROWDS': str(crowds)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert 'rated again by mine' in r.stdout and (crowds/'mine.json').is_file()
+    saved = json.loads((crowds/'mine.json').read_text())
+    assert saved['levels'] == ['low', 'high'] and saved['source'] == 'my_votes.csv, fitted by sermeta_crowd'
+    r = _synth(tmp_path/'corpus', '--scale', '0.005', '--no_audio', '--raters', 'mine', env={'SERMETA_CROWDS': str(crowds)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads((tmp_path/'corpus'/'synthetic.json').read_text())['params']['raters'] == 'mine'
+
+
+@pytest.mark.parametrize('change, message', [
+    (lambda t: t.drop(columns=[c for c in t if c.startswith('votes_')]), 'my_votes.csv: no vote column'),
+    (lambda t: t.assign(votes_anger=t.votes_anger.where(t.index != 3, -2)),
+     'my_votes.csv, column votes_anger, line 5: not a vote count'),
+    (lambda t: t.assign(intended=t.intended.where(t.index != 0, 'calm')), "column intended, line 2: class 'calm' has no vote column"),
+    (lambda t: t[(t.intended != 'sadness') | (t.index % 3 == 0)], 'sadness'),
+])
+def test_a_vote_table_the_fit_cannot_read_ends_in_one_message(tmp_path, change, message):
+    change(_vote_table()).to_csv(tmp_path/'my_votes.csv', index=False)
+    r = _crowd(tmp_path/'my_votes.csv', '--reference', 'intended', env={'SERMETA_CROWDS': str(tmp_path/'crowds')})
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.returncode == 1 and 'Traceback' not in r.stderr and not (tmp_path/'crowds').exists()
+    assert last.startswith('sermeta_crowd: error: ') and message in last, r.stderr[-2000:]
