@@ -126,13 +126,16 @@ def test_a_folder_of_one_rater_model_refuses_the_other(tmp_path):
         generate_corpus(root, scale=0.005, seed=0, audio=False, progress=False)
 
 
-def _synth(*args, env=None):
-    "Run sermeta_synth with `args` (and `env` added); its completed process."
-    exe = shutil.which('sermeta_synth')
-    cmd = [exe] if exe else [sys.executable, '-c', "import sys; sys.argv[0] = 'sermeta_synth'; "
-                                                   "from sermeta.synthetic import synth_cli; sys.exit(synth_cli())"]
+def _command(name, module, func, *args, env=None):
+    "Run console script `name` (sermeta.`module`.`func`) with `args` (and `env` added); its completed process."
+    exe = shutil.which(name)
+    cmd = [exe] if exe else [sys.executable, '-c', f"import sys; sys.argv[0] = {name!r}; "
+                                                   f"from sermeta.{module} import {func}; sys.exit({func}())"]
     env = {**{k: v for k, v in os.environ.items() if k != 'SERMETA_TRACEBACK'}, **(env or {})}
     return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, timeout=300, env=env)
+
+
+def _synth(*args, env=None): return _command('sermeta_synth', 'synthetic', 'synth_cli', *args, env=env)
 
 
 @pytest.mark.parametrize('args, message', [
@@ -152,13 +155,7 @@ def test_synth_cli_writes_a_crowd_corpus(tmp_path):
     assert json.loads((tmp_path/'corpus'/'DONE').read_text())['raters'] == 'cremad'
 
 
-def _crowd(*args, env=None):
-    "Run sermeta_crowd with `args` (and `env` added); its completed process."
-    exe = shutil.which('sermeta_crowd')
-    cmd = [exe] if exe else [sys.executable, '-c', "import sys; sys.argv[0] = 'sermeta_crowd'; "
-                                                   "from sermeta.crowd import crowd_cli; sys.exit(crowd_cli())"]
-    env = {**{k: v for k, v in os.environ.items() if k != 'SERMETA_TRACEBACK'}, **(env or {})}
-    return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, timeout=300, env=env)
+def _crowd(*args, env=None): return _command('sermeta_crowd', 'crowd', 'crowd_cli', *args, env=env)
 
 
 def _vote_table(n_per_class=60, seed=1):
