@@ -37,11 +37,10 @@ def _flat(metrics, classes):
 def table2(runs, corpus, methods, *, classes=CLASSES, truth='gold', table=None,
            fresh=False) -> pd.DataFrame:  # True: each method's fresh seeds where it has any, else its committed ones
     "Mean and sd over seeds of P/R/F1 per class, WA and UA of each method, with the paper's WA/UA and the seeds read."
-    rows, read, read_from = [], {}, {}
+    rows, read, kind = [], {}, {}
     for m in methods:
-        seeds, group = fresh_first(finished_seeds(runs, corpus, m)) if fresh else (None, None)
+        seeds, kind[m] = fresh_first(finished_seeds(runs, corpus, m)) if fresh else (None, None)
         preds, _, read[m] = read_seeds(runs, corpus, m, seeds)
-        read_from[m] = dict(seed_span=seed_span(read[m]), **({'seeds_from': group} if fresh else {}))
         if truth != 'gold': preds[truth] = preds.utt_id.map(table.set_index('utt_id')[truth])
         for seed, seed_preds in preds.groupby('seed'):
             metrics = classification_metrics(seed_preds[truth], seed_preds['pred'], classes)
@@ -53,11 +52,13 @@ def table2(runs, corpus, methods, *, classes=CLASSES, truth='gold', table=None,
         out[f'diff_{k}'] = out[k] - out[f'paper_{k}']
     out['in_paper'] = [get_method(m).in_paper for m in out.index]  # False: a rival we add (sermeta.rivals)
     out['quoted'] = False
-    out = out.join(pd.DataFrame(read_from).T)
+    out['seed_span'] = [seed_span(read[m]) for m in out.index]
+    if fresh: out['seeds_from'] = [kind[m] for m in out.index]
     folds = {m: fold_records(runs, corpus, m) for m in out.index}
     out = out.join(pd.DataFrame({m: where_trained(f[f.seed.isin(read[m])]) for m, f in folds.items()}).T)
     quoted = PAPER_TABLE2.loc[sorted(PAPER_QUOTED - set(out.index))].add_prefix('paper_')
-    quoted = quoted.assign(quoted=True, **dict.fromkeys([*read_from[methods[0]], *TRAINED_WHERE], ''))  # trained elsewhere: no devices of ours
+    ours = [c for c in ('seed_span', 'seeds_from', *TRAINED_WHERE) if c in out]   # trained elsewhere: none of ours
+    quoted = quoted.assign(quoted=True, **dict.fromkeys(ours, ''))
     table = pd.concat([out, quoted])
     return table[[c for c in table if c not in TRAINED_WHERE] + list(TRAINED_WHERE)]   # the scores' columns first, as before
 

@@ -247,10 +247,10 @@ def fresh_first(seeds) -> tuple:
 def read_seeds(runs, corpus, method, seeds=None):
     "(predictions, learned, seeds): every finished seed of a method (or those of `seeds`) stacked, with a `seed` column."
     finished = finished_seeds(runs, corpus, method)
-    asked, seeds = seeds, finished if seeds is None else [s for s in finished if s in set(seeds)]
-    if not seeds: read_run(runs, corpus, method, min(asked, default=0) if asked is not None else 0)  # the helpful error
-    parts = [[table.assign(seed=seed) for table in read_run(runs, corpus, method, seed)] for seed in seeds]
-    return pd.concat(preds for preds, _ in parts), pd.concat(learned for _, learned in parts), seeds
+    chosen = finished if seeds is None else [s for s in finished if s in set(seeds)]
+    if not chosen: read_run(runs, corpus, method, 0 if seeds is None else min(seeds, default=0))  # the helpful error
+    parts = [[table.assign(seed=seed) for table in read_run(runs, corpus, method, seed)] for seed in chosen]
+    return pd.concat(preds for preds, _ in parts), pd.concat(learned for _, learned in parts), chosen
 
 # %% ../nbs/07a_runs.ipynb #f1c575b0
 FOLD_RECORD = ['seed', 'fold', 'seconds', 'device', 'precision', 'node', 'host']   # the columns of `fold_records`
