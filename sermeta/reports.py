@@ -245,7 +245,11 @@ def readme_table(spec, readme_dir='.', where='README') -> str:
         df = pd.read_csv(path)
         if df.columns[0].startswith('Unnamed'): df = df.rename(columns={df.columns[0]: ''})   # an index without a name
         return df.iloc[:, _keep_columns(df.columns, columns, where)].to_markdown(index=False) + '\n'
-    rows = [line.split('|')[1:-1] for line in path.read_text(encoding='utf-8').strip('\n').split('\n')]
+    text = path.read_text(encoding='utf-8').strip('\n')
+    if not text.startswith('|'):   # not a table: words written by code (a sentence chosen by a rule) go in as they are
+        if columns: raise ValueError(f'{where}: {file} is text, not a table; columns= applies to tables only')
+        return text + '\n'
+    rows = [line.split('|')[1:-1] for line in text.split('\n')]
     keep = _keep_columns(rows[0], columns, where)
     return ''.join('|' + '|'.join(row[i] for i in keep) + '|\n' for row in rows)
 
