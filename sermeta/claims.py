@@ -273,14 +273,14 @@ def ambiguous_utterances(table) -> pd.Series:
 # %% ../nbs/16_claims.ipynb #80af0784
 def correction_scores(runs, corpus, method, table, seeds=None) -> dict:
     "Fixed, broken, net and precision of label changes, and AUROCs of w, of a run (on `seeds`, else all) against `table`'s reference label."
-    column, asked = reference_label(table), seeds
+    column = reference_label(table)
     if column is None: raise ValueError(f"{corpus}: no reference label ({list(REFERENCE_LABELS)}); label correction "
                                         "can be scored on the synthetic corpus and CREMA-D")
     truth = table.set_index('utt_id')[column]
-    _, learned, seeds = read_seeds(runs, corpus, method, seeds)
+    _, learned, read = read_seeds(runs, corpus, method, seeds)
     wrong = learned.gold != learned.utt_id.map(truth)
     spec = _method_of(method)
-    out = dict(method=method, seeds=len(seeds), **({} if asked is None else dict(seed_span=seed_span(seeds))))
+    out = dict(method=method, seeds=len(read), **({} if seeds is None else dict(seed_span=seed_span(read))))
     if spec.learns_labels: out.update(label_fix_rates(learned, truth))
     else: out.update(gold_wrong=float(100 * wrong.mean()))
     if spec.updates_weights:
@@ -293,7 +293,7 @@ def correction_scores(runs, corpus, method, table, seeds=None) -> dict:
                    AUROC_w_ambiguous_within_class=(_auroc_within(ambiguous, learned.w, learned.gold)
                                                    if has_votes else nan))
     if spec.clean != 'none':
-        fold_dirs = [folder for seed in seeds for folder in sorted(run_dir(runs, corpus, method, seed).glob('fold*/'))]
+        fold_dirs = [folder for seed in read for folder in sorted(run_dir(runs, corpus, method, seed).glob('fold*/'))]
         records = (read_record(folder, 'label_issues', missing_ok=True) for folder in fold_dirs)
         issues = pd.concat(record for record in records if record is not None)
         wrong_gold = issues.gold != issues.utt_id.map(truth)
@@ -431,7 +431,8 @@ def soft_label_table(runs, corpus, methods, table, classes=CLASSES, seeds=None) 
     "Per method: the soft-label scores of its predictions (on `seeds`, else all) against the votes; learned labels too."
     votes, rows = vote_distributions(table, classes), []
     for m in methods:
-        if not set(finished_seeds(runs, corpus, m)) & set(finished_seeds(runs, corpus, m) if seeds is None else seeds): continue
+        finished = finished_seeds(runs, corpus, m)
+        if not (finished if seeds is None else set(finished) & set(seeds)): continue
         preds, learned, read = read_seeds(runs, corpus, m, seeds)
         preds = preds[preds.utt_id.isin(votes.index)]
         per_seed = [soft_label_scores(p[[f'prob_{c}' for c in classes]].to_numpy(), votes.loc[p.utt_id].to_numpy(),
