@@ -11,13 +11,12 @@ more of. Not a test: it prints figures.
 
     python bench/bench_schedule.py [--runs reports/runs] [--corpus synthetic] [--sweep verdict] [--jobs 2]
 """
-import argparse, heapq, json
-from pathlib import Path
+import argparse, heapq
 import pandas as pd
-from sermeta.config import Config, run_name
-from sermeta.methods import get_method
+from sermeta.experiment import order_tasks
+from sermeta.reproduce import reproduce_config
 from sermeta.runs import finished_seeds, fold_records
-from sermeta.sweeps import SWEEPS
+from sermeta.sweeps import SWEEPS, sweep_grid
 
 
 def replay(seconds, jobs) -> float:
@@ -27,15 +26,14 @@ def replay(seconds, jobs) -> float:
     return max(free)
 
 
-def seed_folds(runs, corpus, names, seed) -> list:
-    "(run, fold, seconds, longest-first key) of every fold of `names` at `seed`, in the sweep's order."
-    rows = []
-    for name in names:
-        method = get_method(name.split('@')[0])
-        folds = fold_records(runs, corpus, name)
-        folds = folds[folds.seed == seed].sort_values('fold')
-        rows += [(name, f.fold, f.seconds, (not method.pretrain, not method.alternates)) for f in folds.itertuples()]
-    return rows
+def seed_folds(runs, corpus, grid) -> list:
+    "(seconds, method, config, run name, fold) of every fold of a seed's `grid`, in its order: tasks `order_tasks` sorts."
+    tasks = []
+    for method, config, folder in grid:
+        folds = fold_records(runs, corpus, folder.parent.name)
+        folds = folds[folds.seed == config.seed].sort_values('fold')
+        tasks += [(f.seconds, method, config, folder.parent.name, f.fold) for f in folds.itertuples()]
+    return tasks
 
 
 def main():
@@ -43,16 +41,17 @@ def main():
     p.add_argument('--runs', default='reports/runs'); p.add_argument('--corpus', default='synthetic')
     p.add_argument('--sweep', default='verdict'); p.add_argument('--jobs', type=int, default=2)
     a = p.parse_args()
-    names = list(dict.fromkeys(run_name(m, Config(**changes)) for m, changes in SWEEPS[a.sweep].runs))
+    grid = lambda seed: sweep_grid(SWEEPS[a.sweep], a.corpus, [seed], a.runs, lambda s: reproduce_config(seed=s))
+    names = [folder.parent.name for _, _, folder in grid(0)]
     seeds = sorted(set.intersection(*(set(finished_seeds(a.runs, a.corpus, n)) for n in names)))
     rows = []
     for seed in seeds:
-        folds = seed_folds(a.runs, a.corpus, names, seed)
-        if any(pd.isna(s) for _, _, s, _ in folds): continue   # a fold without its seconds: cannot replay
-        per_run = sum(replay([s for r, _, s, _ in folds if r == name], a.jobs) for name in names)
-        one_pool = replay([s for *_, s, _ in sorted(folds, key=lambda f: f[3])], a.jobs)
-        least = sum(s for _, _, s, _ in folds) / a.jobs
-        rows.append(dict(seed=seed, folds=len(folds), least_min=least / 60, per_run_min=per_run / 60,
+        tasks = seed_folds(a.runs, a.corpus, grid(seed))
+        if any(pd.isna(task[0]) for task in tasks): continue   # a fold without its seconds: cannot replay
+        per_run = sum(replay([task[0] for task in tasks if task[3] == name], a.jobs) for name in names)
+        one_pool = replay([task[0] for task in order_tasks(tasks)], a.jobs)   # the order the grid hands folds out
+        least = sum(task[0] for task in tasks) / a.jobs
+        rows.append(dict(seed=seed, folds=len(tasks), least_min=least / 60, per_run_min=per_run / 60,
                          per_run_idle=1 - least / per_run, one_pool_min=one_pool / 60, one_pool_idle=1 - least / one_pool,
                          ratio=per_run / one_pool))
     table = pd.DataFrame(rows).set_index('seed')
