@@ -4,12 +4,13 @@
 
 # %% ../nbs/02c_crowd.ipynb #83c746b9
 from __future__ import annotations
-import dataclasses, json, os, re
+import dataclasses, hashlib, json, os, re
 from importlib import resources
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd
 from scipy.special import betainc
+from fastcore.script import store_true
 from .core import CLASSES, write_json, console_script
 from .corpora import RATER_WORDS
 from .annotators import EXPRESSIVENESS_BETA, majority, majority_of_counts
@@ -19,10 +20,10 @@ from .raters import cremad_voice_raters, default_cremad_root, rater_summary
 __all__ = ['MIN_UTTERANCES', 'OTHER', 'SMOOTHING', 'CONCENTRATION_RANGE', 'CREMAD_LEVELS', 'HALF_MIN_RATERS', 'DERIVED_CROWDS',
            'CROWDS', 'CROWD_NAME', 'read_vote_table', 'vote_columns', 'check_votes', 'check_reference', 'check_levels',
            'answer_counts', 'mean_agreement', 'dirichlet_concentration', 'fit_cell', 'Crowd', 'fit_crowd',
-           'crowd_to_dict', 'crowd_from_dict', 'cremad_vote_table', 'fit_cremad_crowd', 'halve_raters', 'crowd_file',
-           'user_crowds_dir', 'crowd_names', 'load_crowd', 'refit_crowd', 'expressiveness_level', 'draw_answers',
-           'draw_crowd', 'crowd_votes', 'replicate_votes', 'crowd_summary', 'check_crowd_name', 'save_user_crowd',
-           'crowd_cli']
+           'crowd_to_dict', 'crowd_from_dict', 'crowd_fingerprint', 'cremad_vote_table', 'fit_cremad_crowd',
+           'halve_raters', 'crowd_file', 'user_crowds_dir', 'crowd_names', 'load_crowd', 'refit_crowd',
+           'expressiveness_level', 'draw_answers', 'draw_crowd', 'crowd_votes', 'replicate_votes', 'crowd_summary',
+           'check_crowd_name', 'save_user_crowd', 'crowd_cli']
 
 # %% ../nbs/02c_crowd.ipynb #2f195c8b
 MIN_UTTERANCES = 50  # a class needs this many utterances to be fitted; a level of a class, to be fitted apart
@@ -182,6 +183,12 @@ def crowd_from_dict(d) -> Crowd:
                  unit('level_shares'), unit('class_shares'), a('n_raters', int), unit('n_raters_p'),
                  tuple(d['other_words']), a('utterances', int), d['source'])
 
+# %% ../nbs/02c_crowd.ipynb #b07e2a00
+def crowd_fingerprint(crowd) -> str:
+    "Twelve hex digits that change whenever a parameter of `crowd` does (its `source` text aside)."
+    params = {k: v for k, v in crowd_to_dict(crowd).items() if k != 'source'}
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+
 # %% ../nbs/02c_crowd.ipynb #4184ae9a
 CREMAD_LEVELS = ('LO', 'MD', 'XX', 'HI')  # CREMA-D's intensity levels, least to most expressive to its raters
 
@@ -324,9 +331,16 @@ def check_crowd_name(name) -> str:
         raise ValueError(f"crowd name {name!r} is taken by sermeta's own raters; choose another with --name")
     return name
 
-def save_user_crowd(crowd, name) -> Path:
-    "Keep `crowd` as `name` in `user_crowds_dir()`; its path."
+def save_user_crowd(crowd, name, replace=False) -> Path:
+    "Keep `crowd` as `name` in `user_crowds_dir()`; its path. Another fit under that name is replaced only if `replace`."
     path = user_crowds_dir()/f'{check_crowd_name(name)}.json'
+    if path.is_file() and not replace:
+        params = lambda d: {k: v for k, v in d.items() if k != 'source'}
+        kept = json.loads(path.read_text())
+        if params(kept) != params(json.loads(json.dumps(crowd_to_dict(crowd)))):
+            raise ValueError(f"{path}: crowd {name!r} already holds another fit (fingerprint "
+                             f"{crowd_fingerprint(crowd_from_dict(kept))}); corpora and runs made from it would then be "
+                             "refused: give --replace to replace it anyway, or keep both with another --name")
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(crowd_to_dict(crowd), path)
     return path
@@ -336,7 +350,8 @@ def crowd_cli(votes:str,                       # a vote table (CSV): votes_<clas
               name:str=None,                   # the crowd's name (default: the file's stem): sermeta_synth --raters NAME
               reference:str='intended_label',  # the column of the emotion each utterance was meant to carry
               level:str=None,                  # a column of expressiveness levels (optional)
-              levels:str=None):                # with --level: its values, least to most expressive, comma-separated
+              levels:str=None,                 # with --level: its values, least to most expressive, comma-separated
+              replace:store_true=False):       # replace a different fit already kept under NAME
     "Fit raters to a crowd's vote table and keep them under a name, for `sermeta_synth --raters NAME`."
     path = Path(votes)
     if not path.is_file(): raise FileNotFoundError(f"{path}: no such vote table; give a CSV with votes_<class> columns")
@@ -346,7 +361,7 @@ def crowd_cli(votes:str,                       # a vote table (CSV): votes_<clas
     table = read_vote_table(path)
     crowd = fit_crowd(table, reference=reference, level=level, levels=levels.split(',') if levels else None, source=path)
     crowd = dataclasses.replace(crowd, source=f'{path.name}, fitted by sermeta_crowd')
-    saved = save_user_crowd(crowd, name)
+    saved = save_user_crowd(crowd, name, replace)
     fitted = table[table[reference].isin(crowd.classes)].reset_index(drop=True)
     again = replicate_votes(crowd, fitted, np.random.default_rng(0), reference=reference, level=level)
     print(rater_summary({path.name: (fitted, reference), f'rated again by {name}': (again, 'true_label')}).round(3).T.to_string())

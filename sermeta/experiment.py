@@ -238,6 +238,8 @@ def _train_and_pool(table, features, runs, classes, folds, corpus, jobs, executo
     wrong = sorted({frontend_spec(config) for _, config, _ in runs} - {made})
     if wrong: raise ValueError(f"the features were made by front-end {made!r}, the config asks for {wrong}; "
                                "extract them with extract_features(table, frontend=...)")
+    from sermeta.synthetic import corpus_identity   # it reads corpora: imported when needed
+    identity = corpus_identity(corpus)  # a crowd-rated corpus: its crowd's fingerprint, so a refitted crowd's runs never mix
     folds_of, tasks = {}, []  # the folds of each (protocol, k) among the runs' configs
     for method, config, out in runs:
         method, out, protocol = get_method(method), Path(out), (config.protocol, config.folds_k)
@@ -246,7 +248,7 @@ def _train_and_pool(table, features, runs, classes, folds, corpus, jobs, executo
         all_folds = folds_of[protocol]
         config = resolve_schedule(config, len(all_folds[0].train_ids))
         start_run(out, dict(config=config_record(method, config), method=method.to_dict(), corpus=corpus,
-                             classes=list(classes)))
+                             classes=list(classes), **identity))
         unfinished = [i for i in parse_folds(folds, len(all_folds)) if not fold_finished(out/f'fold{i}')]
         tasks += [(all_folds[i], method, config, out/f'fold{i}', list(classes)) for i in unfinished]
     tasks = order_tasks(tasks)

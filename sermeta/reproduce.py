@@ -16,7 +16,7 @@ from .experiment import run_grid, start_executor
 from .evaluate import label_fix_rates
 from .folds import balance_table, balanced_corpus, BALANCED_METHODS
 from .config import Config, resolve_device, config_flags, config_overrides, frontend_spec, run_name
-from .runs import run_dir, finished_seeds, read_seeds
+from .runs import run_dir, finished_seeds, read_seeds, fresh_first
 from .reports import run_reports, table2
 
 
@@ -32,19 +32,20 @@ def reproduce_config(*, quick=False, seed=0, **settings) -> Config:
 
 # %% ../nbs/11_reproduce.ipynb #54970816
 def summarize_runs(runs_root, corpus, methods, classes, table=None) -> pd.DataFrame:
-    "WA/UA per method (mean, sd over its finished seeds) beside the paper's; and against the truth."
+    "WA/UA per method (mean, sd over its seeds: fresh ones where it has any) beside the paper's; and against the truth."
     done = [m for m in methods if finished_seeds(runs_root, corpus, m)]
     if not done:
         raise FileNotFoundError(f"{runs_root}/{corpus}: no finished run; "
                                 f"train with `sermeta_reproduce --corpus {corpus}` or `sermeta_train`")
-    scores = table2(runs_root, corpus, done, classes=classes).loc[done]
-    out = scores[['WA', 'UA', 'WA_sd', 'UA_sd', 'seeds', 'paper_WA', 'paper_UA']].copy()
+    scores = table2(runs_root, corpus, done, classes=classes, fresh=True).loc[done]   # fresh and committed seeds never pool
+    out = scores[['WA', 'UA', 'WA_sd', 'UA_sd', 'seeds', 'seed_span', 'seeds_from', 'paper_WA', 'paper_UA']].copy()
     if table is not None and reference_label(table):
-        true_scores = table2(runs_root, corpus, done, classes=classes, truth=reference_label(table), table=table)
+        true_scores = table2(runs_root, corpus, done, classes=classes, truth=reference_label(table), table=table, fresh=True)
         out[['WA_true', 'UA_true']] = true_scores.loc[done, ['WA', 'UA']]
         truth = table.set_index('utt_id')[reference_label(table)]
         fix_recall = lambda learned: label_fix_rates(learned, truth)['fix_recall']
-        out['fix_recall'] = [read_seeds(runs_root, corpus, m)[1].groupby('seed').apply(fix_recall).mean()
+        seeds = lambda m: fresh_first(finished_seeds(runs_root, corpus, m))[0]
+        out['fix_recall'] = [read_seeds(runs_root, corpus, m, seeds(m))[1].groupby('seed').apply(fix_recall).mean()
                              if get_method(m).learns_labels else np.nan for m in done]
     return out.round(1).astype({'seeds': int})
 

@@ -30,8 +30,10 @@ def start_run(out, record):
     if (out/'config.json').is_file():
         old = json.loads((out/'config.json').read_text())
         if old != json.loads(json.dumps(record)):
-            changed = sorted(k for k in set(old.get('config', {})) | set(record.get('config', {}))
-                             if old.get('config', {}).get(k) != record.get('config', {}).get(k))
+            new = json.loads(json.dumps(record))
+            changed = sorted(k for k in set(old.get('config', {})) | set(new.get('config', {}))
+                             if old.get('config', {}).get(k) != new.get('config', {}).get(k))
+            changed += sorted(k for k in set(old) | set(new) if k != 'config' and old.get(k) != new.get(k))
             raise ValueError(f"{out}: this run directory was made with another setup ({out/'config.json'}; "
                              f"differs in {changed or 'its method, corpus or classes'}); "
                              "use another --out or --seed, or delete the folder")

@@ -20,14 +20,15 @@ from .annotators import (
     BASE_CONFUSION, CONCENTRATION, EXPRESSIVENESS_BETA, NO_MAJORITY_SHARE, NOISE_FLOOR, NOISE_SLOPE, OTHER_ANSWER,
     P_FOUR_RATERS, P_SELF_RATING, RATER_ANSWERS, SELF_RATING_CORRECT, SUSCEPTIBILITY,
     answer_words, dimensional_ratings, draw_labels, gold_counts, majority, self_rating)
-from .crowd import CROWDS, DERIVED_CROWDS, crowd_names, crowd_to_dict, draw_crowd, load_crowd
+from .crowd import CROWDS, DERIVED_CROWDS, crowd_names, crowd_to_dict, crowd_fingerprint, draw_crowd, load_crowd
 from .voice import (
     EMOTION_CUES, NEUTRAL_VOICE, SPEAKER_SD, SPEAKERS, SR, UTTERANCE_SD, render_utterance, speaker_profile)
 
 # %% auto #0
 __all__ = ['DESIGNED_RATERS', 'RATER_MODELS', 'DURATION_LOGNORMAL', 'GENERATOR_VERSION', 'dialog_names', 'RaterModel',
-           'crowd_slots', 'crowd_raters', 'rater_model', 'regime_corpus', 'corpus_raters', 'load_regime', 'plan_corpus',
-           'label_noise', 'emo_evaluation_text', 'corpus_params', 'wav_path', 'generate_corpus', 'synth_cli']
+           'crowd_slots', 'crowd_raters', 'rater_model', 'regime_corpus', 'corpus_raters', 'raters_fingerprint',
+           'corpus_identity', 'load_regime', 'plan_corpus', 'label_noise', 'emo_evaluation_text', 'corpus_params',
+           'wav_path', 'generate_corpus', 'synth_cli']
 
 # %% ../nbs/02_synthetic.ipynb #fdde2be3
 def dialog_names(session,  # session number 1-5
@@ -128,14 +129,28 @@ def corpus_raters(corpus) -> str | None:
     known = name in RATER_MODELS or name in crowd_names()
     return name if corpus.startswith('synthetic_') and known and name != 'designed' else None
 
+def raters_fingerprint(raters) -> str | None:
+    "The fingerprint of the crowd `raters` (`crowd_fingerprint`); None for the designed raters."
+    return None if raters == 'designed' else crowd_fingerprint(load_crowd(raters))
+
+def corpus_identity(corpus) -> dict:
+    "What a run records of its corpus beside its key: the fingerprint of a crowd-rated corpus's crowd ({} otherwise)."
+    raters = corpus_raters(corpus)
+    return {'crowd': raters_fingerprint(raters)} if raters not in (None, 'designed') else {}
+
 def load_regime(root, raters, **options) -> pd.DataFrame:
     "The utterance table of the synthetic corpus at `root`, refused unless `raters` rated it (its synthetic.json)."
     from sermeta.iemocap import load_synthetic
     meta = Path(root).expanduser()/'synthetic.json'
-    found = json.loads(meta.read_text())['params'].get('raters', 'designed') if meta.is_file() else None
+    params = json.loads(meta.read_text())['params'] if meta.is_file() else None
+    found = None if params is None else params.get('raters', 'designed')
     if found is not None and found != raters:
         raise ValueError(f"{meta}: a corpus rated by {found!r}, not {raters!r}; give --root the folder of a "
                          f"`sermeta_synth --raters {raters}` corpus, or --corpus {regime_corpus(found)}")
+    if found is not None and params.get('crowd') != raters_fingerprint(raters):
+        raise ValueError(f"{meta}: rated by crowd {raters!r} as it was fitted before (fingerprint "
+                         f"{params.get('crowd')}; it is {raters_fingerprint(raters)} now); make the corpus again in "
+                         f"another folder with `sermeta_synth FOLDER --raters {raters}`")
     return load_synthetic(root, **options)
 
 # %% ../nbs/02_synthetic.ipynb #3e970c88
@@ -226,10 +241,11 @@ def emo_evaluation_text(dialog  # the `plan_corpus` rows of one dialog, in turn 
 GENERATOR_VERSION = 1  # bump when the same parameters would give different files
 
 def corpus_params(*, scale=0.1, seed=0, annotator_noise=1.0, raters='designed') -> dict:
-    "The parameters that determine a synthetic corpus's files (`raters` only when not the designed ones)."
+    "The parameters that determine a synthetic corpus's files (`raters` and its `crowd` only when not the designed ones)."
     rater_model(raters)  # an unknown name fails here, before any file is written
+    crowd = {} if raters == 'designed' else {'raters': raters, 'crowd': raters_fingerprint(raters)}
     return dict(scale=float(scale), seed=int(seed), annotator_noise=float(annotator_noise),
-                generator=GENERATOR_VERSION, **({} if raters == 'designed' else {'raters': raters}))
+                generator=GENERATOR_VERSION, **crowd)
 
 # %% ../nbs/02_synthetic.ipynb #f32d5949
 def wav_path(out,  # corpus folder

@@ -183,6 +183,30 @@ def test_a_crowd_fitted_to_your_votes_rates_a_corpus(tmp_path):
     assert json.loads((tmp_path/'corpus'/'synthetic.json').read_text())['params']['raters'] == 'mine'
 
 
+def test_a_refitted_crowd_never_mixes_with_what_its_old_fit_made(tmp_path, monkeypatch):
+    from sermeta.runs import start_run
+    from sermeta.synthetic import corpus_identity
+    crowds, env = tmp_path/'crowds', {'SERMETA_CROWDS': str(tmp_path/'crowds')}
+    monkeypatch.setenv('SERMETA_CROWDS', str(crowds))
+    _vote_table(seed=1).to_csv(tmp_path/'mine.csv', index=False)
+    assert _crowd(tmp_path/'mine.csv', '--reference', 'intended', env=env).returncode == 0
+    assert _synth(tmp_path/'corpus', '--scale', '0.005', '--no_audio', '--raters', 'mine', env=env).returncode == 0
+    run, old = tmp_path/'runs'/'synthetic_mine'/'baseline'/'seed0', corpus_identity('synthetic_mine')
+    start_run(run, dict(config={'seed': 0}, corpus='synthetic_mine', **old))
+    assert _crowd(tmp_path/'mine.csv', '--reference', 'intended', env=env).returncode == 0   # the same table: the same fit
+    # another table under the same name: refused unless asked for, then what the old fit made is refused
+    _vote_table(seed=2).to_csv(tmp_path/'mine.csv', index=False)
+    r = _crowd(tmp_path/'mine.csv', '--reference', 'intended', env=env)
+    assert r.returncode == 1 and 'Traceback' not in r.stderr
+    assert "crowd 'mine' already holds another fit" in r.stderr and '--replace' in r.stderr
+    assert _crowd(tmp_path/'mine.csv', '--reference', 'intended', '--replace', env=env).returncode == 0
+    assert corpus_identity('synthetic_mine') != old
+    with pytest.raises(ValueError, match="rated by crowd 'mine' as it was fitted before"):
+        load_corpus('synthetic_mine', tmp_path/'corpus')
+    with pytest.raises(ValueError, match=r"differs in \['crowd'\]"):
+        start_run(run, dict(config={'seed': 0}, corpus='synthetic_mine', **corpus_identity('synthetic_mine')))
+
+
 @pytest.mark.parametrize('change, message', [
     (lambda t: t.drop(columns=[c for c in t if c.startswith('votes_')]), 'my_votes.csv: no vote column'),
     (lambda t: t.assign(votes_anger=t.votes_anger.where(t.index != 3, -2)),

@@ -61,6 +61,19 @@ def test_summary_without_runs_says_what_to_run(tmp_path):
         summarize_runs(tmp_path, 'emodb', ['baseline'], CLASSES)
 
 
+def test_summary_never_pools_fresh_and_committed_seeds():
+    # the committed runs: the baseline has committed seeds (0-4) and the campaign's fresh ones (10 and up)
+    from sermeta.runs import finished_seeds, FIRST_FRESH_SEED
+    runs = REPO / 'reports' / 'runs'
+    seeds = finished_seeds(runs, 'synthetic', 'baseline')
+    fresh = [k for k in seeds if k >= FIRST_FRESH_SEED]
+    assert fresh and len(fresh) < len(seeds)
+    s = summarize_runs(runs, 'synthetic', ['baseline', 'oversample'], CLASSES)
+    assert s.loc['baseline', 'seeds'] == len(fresh) and s.loc['baseline', 'seeds_from'] == 'fresh'
+    assert s.loc['baseline', 'seed_span'].startswith(str(FIRST_FRESH_SEED))
+    assert s.loc['oversample', 'seeds_from'] == 'committed' and s.loc['oversample', 'seed_span'].startswith('0')
+
+
 def test_iemocap_without_root_explains_where_to_get_it():
     with pytest.raises(ValueError, match='IEMOCAP is licensed'):
         reproduce('iemocap', None)
