@@ -123,24 +123,28 @@ def _bootstrap(sums, counts, *, n_boot, rng, level=0.95) -> tuple:
     stretch = stats.t.ppf((1 + level) / 2, dof) / stats.norm.ppf((1 + level) / 2)
     return estimate, estimate[..., None, :] + stretch[..., None, :] * deviation, np.sqrt(variance / (S * G)), dof
 
-def _p_values(draws, n_boot) -> np.ndarray:
-    "Two-sided bootstrap p-values of 'no difference': 2 min(share <= 0, share >= 0), floored at 1/n_boot."
-    share = np.minimum((draws <= 0).mean(-2), (draws >= 0).mean(-2))
-    return np.clip(2 * share, 1 / n_boot, 1)
+def _p_values(draws, n_boot, value=0.) -> np.ndarray:
+    "Two-sided bootstrap p-values of 'the difference is `value`' (default: none): 2 min(share <= value, share >= value), floored at 1/n_boot."
+    value = np.asarray(value, float)
+    share = np.minimum((draws <= value).mean(-2), (draws >= value).mean(-2))
+    return np.where(np.isnan(value), np.nan, np.clip(2 * share, 1 / n_boot, 1))
 
 # %% ../nbs/16b_intervals.ipynb #5dd431ec
 def paired_bootstrap(a, b=None,       # prediction tables: utt_id, gold, pred, fold (and seed when there are several)
                      classes=CLASSES, *, n_boot=2000, seed=0, level=0.95,
-                     cluster='fold') -> pd.DataFrame:  # the column that resamples together; 'utt_id': utterances
+                     cluster='fold',   # the column that resamples together; 'utt_id': utterances
+                     against=None) -> pd.DataFrame:  # {'WA': .., 'UA': ..}: also the p of a difference of that size
     "WA and UA of `a` minus `b` (or of `a` alone): estimate, interval over seeds and test folds, p, SE, df."
     sums, counts, seeds, names, unit = _sums_for(a, b, classes, cluster)
     estimate, draws, se, dof = _bootstrap(sums, counts, n_boot=n_boot, rng=np.random.default_rng(seed), level=level)
     lo, hi = np.percentile(draws, [(1 - level) / 2 * 100, (1 + level) / 2 * 100], axis=0)
     S = len(seeds)
     resampling = f"{S} seed{'s' * (S > 1)} x {len(names)} {unit}" + ('' if S > 1 else ' (seed spread unknown)')
+    value = [np.nan, np.nan] if against is None else [against.get(k, np.nan) for k in ('WA', 'UA')]
     return pd.DataFrame({'diff': estimate, 'lo': lo, 'hi': hi,
-                         'p': _p_values(draws, n_boot) if b is not None else np.nan, 'se': se, 'df': dof,
-                         'resampling': resampling}, index=['WA', 'UA'])
+                         'p': _p_values(draws, n_boot) if b is not None else np.nan,
+                         'p_against': _p_values(draws, n_boot, value) if b is not None else np.nan,
+                         'se': se, 'df': dof, 'resampling': resampling}, index=['WA', 'UA'])
 
 # %% ../nbs/16b_intervals.ipynb #63b5f3b2
 def _components(sums, counts) -> dict:
@@ -225,19 +229,19 @@ def holm(p_values) -> np.ndarray:
     return adjusted
 
 # %% ../nbs/16b_intervals.ipynb #12585db6
-def verdict_word(diff, low, high,  # our difference and its interval
-                 p_holm,           # Holm-adjusted p of 'no difference'
-                 paper_diff,       # the paper's difference (NaN: the paper makes no such comparison)
-                 detectable,       # the difference detectable with 80 % power at the seeds run
+def verdict_word(diff,           # our difference
+                 p_holm,         # Holm-adjusted p of 'no difference'
+                 paper_diff,     # the paper's difference (NaN: the paper makes no such comparison)
+                 p_paper_holm,   # Holm-adjusted p of 'the difference is the paper's'
+                 detectable,     # the difference detectable with 80 % power at the seeds run
                  seeds, *, alpha=0.05) -> str:
-    "The verdict of one comparison, by the rule above: its interval, the paper's difference, the detectable one."
+    "The verdict of one comparison, by the rule above: its two tests, the paper's difference, the detectable one."
     if seeds < 2: return 'seed spread unknown'
     shown = p_holm < alpha
     if np.isnan(paper_diff): return ('gain' if diff > 0 else 'loss') if shown else 'no difference shown'
     side = np.sign(paper_diff) or 1.0                      # read along the paper's direction
-    near, far = sorted((side * low, side * high))
-    claim = side * paper_diff
-    if shown and side * diff > 0:
-        return "larger than the paper's" if near > claim else "smaller than the paper's" if far < claim else 'reproduced'
-    if far < claim: return 'contradicted'
+    ours, claim, excluded = side * diff, side * paper_diff, p_paper_holm < alpha
+    if shown and ours > 0:
+        return 'reproduced' if not excluded else "larger than the paper's" if ours > claim else "smaller than the paper's"
+    if (excluded and ours < claim) or (shown and ours < 0): return 'contradicted'
     return 'undetectable at these seeds' if abs(paper_diff) < detectable else 'consistent, not shown'

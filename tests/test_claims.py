@@ -76,23 +76,25 @@ def test_holm_on_known_p_values():
     assert np.isnan(adjusted[1]) and np.allclose(adjusted[[0, 2]], [0.02, 0.02])
 
 
-@pytest.mark.parametrize('diff, low, high, p_holm, paper, detectable, seeds, word', [
-    (2.5, 1.0, 4.0, 0.001, 2.3, 2.0, 5, 'reproduced'),
-    (0.8, 0.3, 1.3, 0.001, 2.3, 2.0, 5, "smaller than the paper's"),
-    (6.0, 4.0, 8.0, 0.001, 2.3, 2.0, 5, "larger than the paper's"),
-    (-3.0, -5.0, -1.0, 0.001, 2.3, 2.0, 5, 'contradicted'),
-    (-1.0, -1.9, -0.1, 0.20, 2.3, 2.0, 5, 'contradicted'),          # Holm says nothing, but the paper's gain is excluded
-    (0.5, -2.0, 3.0, 0.60, 2.3, 5.0, 5, 'undetectable at these seeds'),
-    (0.5, -2.0, 3.0, 0.60, 2.3, 2.0, 5, 'consistent, not shown'),
-    (-2.0, -3.0, -1.0, 0.001, -1.6, 2.0, 5, 'reproduced'),           # a loss the paper reports, found
-    (1.0, 0.2, 1.8, 0.001, -1.6, 2.0, 5, 'contradicted'),
-    (3.0, 1.0, 5.0, 0.01, np.nan, 2.0, 5, 'gain'),
-    (-3.0, -5.0, -1.0, 0.01, np.nan, 2.0, 5, 'loss'),
-    (3.0, 1.0, 5.0, 0.08, np.nan, 2.0, 5, 'no difference shown'),    # the interval excludes 0, Holm does not
-    (3.0, 1.0, 5.0, 0.001, 2.3, np.nan, 1, 'seed spread unknown'),
+@pytest.mark.parametrize('diff, p_holm, paper, p_paper_holm, detectable, seeds, word', [
+    (2.5, 0.001, 2.3, 0.80, 2.0, 5, 'reproduced'),
+    (0.8, 0.001, 2.3, 0.001, 2.0, 5, "smaller than the paper's"),
+    (6.0, 0.001, 2.3, 0.001, 2.0, 5, "larger than the paper's"),
+    (-3.0, 0.001, 2.3, 0.001, 2.0, 5, 'contradicted'),
+    (-1.0, 0.20, 2.3, 0.01, 2.0, 5, 'contradicted'),          # no difference shown, but the paper's gain is excluded
+    (-1.0, 0.20, 2.3, 0.30, 2.0, 5, 'consistent, not shown'),  # the paper's gain excluded by its raw p only: not enough
+    (-3.0, 0.001, 2.3, 0.06, 2.0, 5, 'contradicted'),          # a significant loss where the paper gains
+    (0.5, 0.60, 2.3, 0.20, 5.0, 5, 'undetectable at these seeds'),
+    (0.5, 0.60, 2.3, 0.20, 2.0, 5, 'consistent, not shown'),
+    (-2.0, 0.001, -1.6, 0.50, 2.0, 5, 'reproduced'),           # a loss the paper reports, found
+    (1.0, 0.001, -1.6, 0.001, 2.0, 5, 'contradicted'),
+    (3.0, 0.01, np.nan, np.nan, 2.0, 5, 'gain'),
+    (-3.0, 0.01, np.nan, np.nan, 2.0, 5, 'loss'),
+    (3.0, 0.08, np.nan, np.nan, 2.0, 5, 'no difference shown'),    # the interval excludes 0, Holm does not
+    (3.0, 0.001, 2.3, 0.80, np.nan, 1, 'seed spread unknown'),
 ])
-def test_verdict_words_on_constructed_intervals(diff, low, high, p_holm, paper, detectable, seeds, word):
-    assert verdict_word(diff, low, high, p_holm, paper, detectable, seeds) == word
+def test_verdict_words_on_constructed_tests(diff, p_holm, paper, p_paper_holm, detectable, seeds, word):
+    assert verdict_word(diff, p_holm, paper, p_paper_holm, detectable, seeds) == word
 
 
 def fake_run(root, method, seed, preds, device=None, precision=None, bf16=False, node=None, host=None):
