@@ -351,9 +351,9 @@ def agreement_correlations(runs, corpus, methods, table, classes=CLASSES, seeds=
     return pd.DataFrame(rows), pd.concat(data)
 
 # %% ../nbs/16_claims.ipynb #db053bf9
-def _setting_scores(runs, corpus, name, classes) -> dict:
-    "Class-mean w, Table 3 distance, labels changed and kept, happiness recall of one finished run."
-    preds, learned, seeds = read_seeds(runs, corpus, name)
+def _setting_scores(runs, corpus, name, classes, seeds=None) -> dict:
+    "Class-mean w, Table 3 distance, labels changed and kept, happiness recall of one finished run (on `seeds`, else all)."
+    preds, learned, _ = read_seeds(runs, corpus, name, seeds)
     means = learned.groupby('gold').w.mean().reindex(list(classes))
     paper = PAPER_TABLE3.loc['learned'].reindex(list(classes))
     happy = learned[learned.gold == classes[0]]
@@ -367,8 +367,8 @@ def _setting_scores(runs, corpus, name, classes) -> dict:
 
 def sensitivity_table(runs, corpus, names, *, table=None, classes=CLASSES, reference='baseline',
                       n_boot=2000, learned=True, seeds=None, mixed='refuse') -> pd.DataFrame:
-    "Each finished run of `names`: gains over `reference` with Holm p and verdict, cost; `learned`: w, labels, truth."
-    done = [n for n in names if finished_seeds(runs, corpus, n)]
+    "Each finished run of `names` (on `seeds`, else all): gains over `reference` with Holm p and verdict, cost; `learned`: w, labels, truth."
+    done = [n for n in names if set(finished_seeds(runs, corpus, n)) & set(finished_seeds(runs, corpus, n) if seeds is None else seeds)]
     gains = gains_vs_baseline(runs, corpus, done, classes=classes, reference=reference, n_boot=n_boot, seeds=seeds,
                               mixed=mixed)
     rows = []
@@ -378,12 +378,13 @@ def sensitivity_table(runs, corpus, names, *, table=None, classes=CLASSES, refer
         for _, g in gains[gains.method == name].iterrows():
             row.update({f"{g.metric}_{k}": g[k] for k in ('diff', 'ci_low', 'ci_high', 'p_holm', 'verdict')},
                        seeds=g.seeds, resampling=g.resampling, setup=g.setup)
-        if learned: row.update(_setting_scores(runs, corpus, name, list(classes)))
+        if learned: row.update(_setting_scores(runs, corpus, name, list(classes), seeds))
         folds = fold_records(runs, corpus, name)
+        if seeds is not None: folds = folds[folds.seed.isin(list(seeds))]
         row.update(fold_seconds=folds.seconds.mean(), seed_seconds=folds.groupby('seed').seconds.sum().mean(),
                    **where_trained(folds))
         if learned and table is not None and reference_label(table):
-            scores = correction_scores(runs, corpus, name, table)
+            scores = correction_scores(runs, corpus, name, table, seeds)
             row.update({k: scores.get(k, np.nan) for k in ('fix_recall', 'fix_precision', 'broken', 'net', 'AUROC_w_wrong')})
         rows.append(row)
     return pd.DataFrame(rows).set_index('run') if rows else pd.DataFrame(columns=['method', 'setting'])

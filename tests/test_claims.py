@@ -204,6 +204,19 @@ def test_run_tables_name_the_nodes_and_never_refuse_on_them(placed_runs):
     assert sens.loc['w', ['devices', 'precision', 'nodes']].tolist() == ['cuda: NVIDIA H200', 'bf16', 'local']
 
 
+def test_the_screen_reads_only_the_seeds_it_is_given(tmp_path):
+    # a setting with committed seeds 0-1 and a fresh seed 10: the screen (seeds below 10) never pools the fresh one
+    from sermeta.claims import sensitivity_table
+    a, b = pair(0.2, np.random.default_rng(7), seeds=3)
+    for seed, s in ((0, 0), (1, 1), (10, 2)):
+        fake_run(tmp_path, 'baseline', seed, b[b.seed == s], device='cpu'); fake_run(tmp_path, 'w', seed, a[a.seed == s], device='cpu')
+    screen = sensitivity_table(tmp_path, 'toy', ['w'], learned=False, n_boot=50, seeds=range(10))
+    every = sensitivity_table(tmp_path, 'toy', ['w'], learned=False, n_boot=50)
+    assert screen.loc['w', 'seeds'] == 2 and every.loc['w', 'seeds'] == 3
+    assert screen.loc['w', 'WA_diff'] != every.loc['w', 'WA_diff']
+    assert sensitivity_table(tmp_path, 'toy', ['w'], learned=False, n_boot=50, seeds=[5]).empty   # none of its seeds: left out
+
+
 def test_the_verdict_of_a_corpus_reads_each_runs_setups_once(tmp_path, monkeypatch):
     import collections
     import sermeta.claims as claims
