@@ -208,8 +208,9 @@ def readme_results(reports_dir='reports', corpora=('synthetic', 'emodb'), *, rea
         parts += [f'**{corpus}** ([`{link}`]({link}); the comparisons waiting for runs: `verdict_waiting.csv`)', '',
                   verdict_summary(pd.read_csv(path)).to_markdown(index=False), '']
     readings = ' and '.join(f'{label} is the run `{run}`' for run, label in reading_labels().items())
-    parts += [f'{readings}. Each interval is the comparison\'s own 95 % interval; the words read the p-value Holm-adjusted over '
-              'its corpus\'s table, so an interval clear of 0 can still read "no difference shown".', '']
+    parts += [f'{readings}. Each interval is the comparison\'s own 95 % interval; the words read p-values Holm-adjusted over '
+              'its corpus\'s table (of no difference, and of the paper\'s own difference), so an interval clear of 0 can still '
+              'read "no difference shown", and one that misses the paper\'s number need not contradict it.', '']
     return '\n'.join(parts + [README_MARKS[1]])
 
 def fill_readme_results(text, reports_dir, corpora, readme_dir='.') -> str:
