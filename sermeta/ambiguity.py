@@ -165,10 +165,12 @@ def map_markdown(table) -> pd.DataFrame:
                             for ref in REFERENCES for m in ('WA', 'UA')}})
 
 # %% ../nbs/16c_ambiguity.ipynb #c7d50896
-def _where(rows) -> str:
-    "Regimes and the shown differences of `rows` as text."
-    parts = [f"{regime} ({'; '.join(f'{r.role}: {r.metric} {r.diff:+.1f} [{r.ci_low:+.1f}, {r.ci_high:+.1f}]' for r in part.itertuples())})"
-             for regime, part in rows.groupby('regime', sort=False)]
+def _where(shown, rows) -> str:
+    "Regimes of the `shown` differences as text, each row named with every metric of it in `rows` (a WA gain beside its UA)."
+    cell = lambda r: f'{r.metric} {r.diff:+.1f} [{r.ci_low:+.1f}, {r.ci_high:+.1f}]'
+    named = lambda regime, role: ', '.join(cell(r) for r in rows[(rows.regime == regime) & (rows.role == role)].itertuples())
+    parts = [f"{regime} ({'; '.join(f'{role}: {named(regime, role)}' for role in dict.fromkeys(part.role))})"
+             for regime, part in shown.groupby('regime', sort=False)]
     return ', '.join(parts)
 
 def ambiguity_sentence(intervals, *, alpha=0.05) -> str:
@@ -182,8 +184,8 @@ def ambiguity_sentence(intervals, *, alpha=0.05) -> str:
         if rows.empty: said.append(f"against {names[ref]} no regime has paired runs"); continue
         shown = rows[rows.p_holm < alpha]
         wins, losses = shown[shown['diff'] > 0], shown[shown['diff'] < 0]
-        text = f"learning l and w beats {names[ref]} " + (f"in {_where(wins)}" if len(wins) else "in no regime")
-        if len(losses): text += f" and loses to it in {_where(losses)}"
+        text = f"learning l and w beats {names[ref]} " + (f"in {_where(wins, rows)}" if len(wins) else "in no regime")
+        if len(losses): text += f" and loses to it in {_where(losses, rows)}"
         quiet = [r for r in rows.regime.unique() if r not in set(shown.regime)]
         said.append(text + (f"; no difference is shown in {', '.join(quiet)}" if quiet else ''))
     regimes = list(dict.fromkeys(lw.regime))
