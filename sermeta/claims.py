@@ -368,7 +368,7 @@ def _setting_scores(runs, corpus, name, classes, seeds=None) -> dict:
 def sensitivity_table(runs, corpus, names, *, table=None, classes=CLASSES, reference='baseline',
                       n_boot=2000, learned=True, seeds=None, mixed='refuse') -> pd.DataFrame:
     "Each finished run of `names` (on `seeds`, else all): gains over `reference` with Holm p and verdict, cost; `learned`: w, labels, truth."
-    done = [n for n in names if set(finished_seeds(runs, corpus, n)) & set(finished_seeds(runs, corpus, n) if seeds is None else seeds)]
+    done = [n for n in names if any(seeds is None or s in seeds for s in finished_seeds(runs, corpus, n))]
     gains = gains_vs_baseline(runs, corpus, done, classes=classes, reference=reference, n_boot=n_boot, seeds=seeds,
                               mixed=mixed)
     rows = []

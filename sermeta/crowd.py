@@ -334,13 +334,12 @@ def check_crowd_name(name) -> str:
 def save_user_crowd(crowd, name, replace=False) -> Path:
     "Keep `crowd` as `name` in `user_crowds_dir()`; its path. Another fit under that name is replaced only if `replace`."
     path = user_crowds_dir()/f'{check_crowd_name(name)}.json'
-    if path.is_file() and not replace:
-        params = lambda d: {k: v for k, v in d.items() if k != 'source'}
-        kept = json.loads(path.read_text())
-        if params(kept) != params(json.loads(json.dumps(crowd_to_dict(crowd)))):
-            raise ValueError(f"{path}: crowd {name!r} already holds another fit (fingerprint "
-                             f"{crowd_fingerprint(crowd_from_dict(kept))}); corpora and runs made from it would then be "
-                             "refused: give --replace to replace it anyway, or keep both with another --name")
+    if path.is_file() and not replace:   # both fits as they read back from a file: one fingerprint for one fit
+        kept = crowd_fingerprint(crowd_from_dict(json.loads(path.read_text())))
+        if kept != crowd_fingerprint(crowd_from_dict(crowd_to_dict(crowd))):
+            raise ValueError(f"{path}: crowd {name!r} already holds another fit (fingerprint {kept}); corpora and runs "
+                             "made from it would then be refused: give --replace to replace it anyway, or keep both "
+                             "with another --name")
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(crowd_to_dict(crowd), path)
     return path

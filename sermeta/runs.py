@@ -28,9 +28,8 @@ def start_run(out, record):
     "Write `record` as config.json of run directory `out`; refuse one made with another setup."
     out = Path(out)
     if (out/'config.json').is_file():
-        old = json.loads((out/'config.json').read_text())
-        if old != json.loads(json.dumps(record)):
-            new = json.loads(json.dumps(record))
+        old, new = json.loads((out/'config.json').read_text()), json.loads(json.dumps(record))
+        if old != new:
             changed = sorted(k for k in set(old.get('config', {})) | set(new.get('config', {}))
                              if old.get('config', {}).get(k) != new.get('config', {}).get(k))
             changed += sorted(k for k in set(old) | set(new) if k != 'config' and old.get(k) != new.get(k))
