@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The verdict campaign, then the ambiguity map: every sweep of reports/synthetic/README.md and
+# reports/emodb/README.md in the order they run, one at a time. Each sweep resumes its finished folds, so
+# the script can be stopped at any point and started again. Run it from the repository root:
+#
+#     bash reports/campaign.sh                     # EmoDB from ../shared/data/emodb; runs into reports/runs
+#     EMODB=/path/to/emodb RUNS=elsewhere bash reports/campaign.sh
+set -euo pipefail
+RUNS=${RUNS:-reports/runs}
+EMODB=${EMODB:-../shared/data/emodb}
+DATA=${DATA:-data}
+synthetic() { sermeta_sweep --corpus synthetic --scale 0.1 --max_epochs 20 --patience 3 --data_dir "$DATA" --runs "$RUNS" "$@"; }
+emodb() { sermeta_sweep --corpus emodb --root "$EMODB" --runs "$RUNS" "$@"; }
+step() { echo "== $* $(date -u +%FT%T)"; }
+
+for seed in 10 11 12 13 14 15 16 17 18 19; do step synthetic verdict seed "$seed"; synthetic --sweep verdict --seeds "$seed"; done
+# the balanced selection's Lw at the literal reading, paired with the balanced baseline's committed seeds and schedule
+step emodb balanced Lw seeds 0-1
+sermeta_reproduce --corpus emodb --root "$EMODB" --methods Lw --seeds 2 --max_epochs 60 --patience 10 --runs "$RUNS"
+for seed in 10 11 12 13 14 15 16 17 18 19; do step emodb verdict seed "$seed"; emodb --sweep verdict --seeds "$seed"; done
+for seed in 10 11 12 13 14; do step synthetic table2_lw seed "$seed"; synthetic --sweep table2_lw --seeds "$seed"; done
+for seed in 10 11 12 13 14; do step emodb table2_lw seed "$seed"; emodb --sweep table2_lw --seeds "$seed"; done
+# the ambiguity map: one sweep per rater regime and seed (sermeta.ambiguity.campaign_commands)
+python -c "from sermeta.ambiguity import campaign_commands; print('\n'.join(campaign_commands(runs='$RUNS')))" |
+while read -r command; do step "$command"; $command --data_dir "$DATA"; done
+step campaign done
