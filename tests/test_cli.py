@@ -120,3 +120,21 @@ def test_train_runs_of_different_settings_share_an_out_folder(tmp_path):
     assert runs == ['svm', 'svm@norm=speaker']
     config = json.loads((tmp_path / 'runs/synthetic/svm@norm=speaker/seed0/config.json').read_text())['config']
     assert config['norm'] == 'speaker' and 'lr_label' not in config   # the SVM reads no l/w setting
+
+
+def test_the_campaign_script_parses_and_runs_only_what_exists():
+    import re
+    from sermeta.sweeps import SWEEPS
+    from sermeta.methods import get_method
+    script = REPO / 'reports' / 'campaign.sh'
+    assert subprocess.run(['bash', '-n', str(script)], capture_output=True).returncode == 0
+    text = script.read_text()
+    sweeps = set(re.findall(r'--sweep (\w+)', text))
+    assert sweeps == {'verdict', 'table2_lw'} and sweeps <= set(SWEEPS)
+    for methods in re.findall(r'--methods (\S+)', text):
+        [get_method(m) for m in methods.split(',')]   # an unknown name raises
+    assert 'campaign_commands' in text   # the ambiguity map's sweeps come from sermeta.ambiguity, not a copy
+    # each sweep it runs is the one both corpus READMEs document
+    for corpus in ('synthetic', 'emodb'):
+        readme = (REPO / 'reports' / corpus / 'README.md').read_text()
+        assert '../campaign.sh' in readme and all(f'--sweep {s}' in readme for s in sweeps)
