@@ -14,8 +14,8 @@ from .config import parse_setting
 from .runs import read_seeds
 
 # %% auto #0
-__all__ = ['paired_bootstrap', 'variance_components', 'standard_error', 'detectable_difference', 'seeds_needed', 'power_table',
-           'holm', 'verdict_word']
+__all__ = ['paired_bootstrap', 'variance_components', 'standard_error', 'detectable_difference', 'seed_variance_limit',
+           'seeds_needed', 'power_table', 'holm', 'verdict_word']
 
 # %% ../nbs/16b_intervals.ipynb #74300a17
 def _right(preds, utt_ids, seeds) -> np.ndarray:
@@ -175,11 +175,18 @@ def detectable_difference(components,  # `variance_components` of a comparison
     seeds = components.seeds if seeds is None else seeds
     return (stats.norm.ppf((1 + level) / 2) + stats.norm.ppf(power)) * standard_error(components, seeds)
 
-def seeds_needed(components, difference, *, power=0.8, level=0.95) -> pd.Series:
+def seed_variance_limit(seeds, confidence=0.9) -> float:
+    "Factor of the one-sided `confidence` upper limit of a variance measured at `seeds` seeds: (S-1)/chi2(1-conf, S-1)."
+    return (seeds - 1) / stats.chi2.ppf(1 - confidence, seeds - 1) if seeds > 1 else np.nan
+
+def seeds_needed(components, difference, *, power=0.8, level=0.95,
+                 confidence=None,  # plan for the per-seed variance's upper limit at this confidence (None: its estimate)
+                ) -> pd.Series:
     "Seeds a comparison needs to detect `difference` (per metric) with `power`; inf where speakers forbid it."
     c, z = components, stats.norm.ppf((1 + level) / 2) + stats.norm.ppf(power)
     room = (pd.Series(difference, index=c.index, dtype=float).abs() / z) ** 2 - c.cluster_var / c.clusters
     per_seed = c.seed_var + c.cell_var / c.clusters            # what one more seed divides
+    if confidence is not None: per_seed = per_seed * c.seeds.map(lambda s: seed_variance_limit(s, confidence))
     needed = np.ceil(np.maximum(per_seed / room.where(room > 0), 1)).where(room > 0, np.inf)
     return needed.where(per_seed.notna() & room.notna())
 
@@ -208,14 +215,15 @@ def power_table(runs, corpus, run, reference='baseline', *,
                 seeds=None,                # the seeds to use (None: all both finished)
                 at=(1, 2, 3, 5, 10, 20),   # seed counts to plan for
                 differences=None,          # {'WA': .., 'UA': ..} to detect (None: the paper's)
-                classes=CLASSES, power=0.8, level=0.95) -> pd.DataFrame:
-    "Per metric: SE, the detectable difference at the seeds run and at `at` seeds, and seeds needed."
+                classes=CLASSES, power=0.8, level=0.95, confidence=0.9) -> pd.DataFrame:
+    "Per metric: SE, the detectable difference at the seeds run and at `at` seeds, and seeds needed (and at the spread's upper limit)."
     a, b, _ = _paired(partial(read_seeds, runs, corpus), run, reference, seeds)
     parts = variance_components(a, b, classes)
     out = parts[['seeds', 'diff', 'seed_var', 'cluster_var', 'cell_var']].assign(se=standard_error(parts, parts.seeds))
     for k in at: out[f'detectable_at_{k}'] = detectable_difference(parts, k, power=power, level=level)
     out['target'] = pd.Series(_paper_difference(run, reference) if differences is None else differences, index=out.index, dtype=float)
     out['seeds_needed'] = seeds_needed(parts, out.target, power=power, level=level)
+    out['seeds_needed_upper'] = seeds_needed(parts, out.target, power=power, level=level, confidence=confidence)
     return out.rename_axis('metric')
 
 # %% ../nbs/16b_intervals.ipynb #401cfcbc

@@ -60,6 +60,10 @@ def test_the_standard_error_is_the_bootstraps_and_falls_with_seeds_to_the_speake
     assert (standard_error(parts, 10**9) - floor).abs().max() < 1e-3
     assert (seeds_needed(parts, 2.8 * floor * 0.99) == np.inf).all()     # below what 10 speakers can show: never
     assert (seeds_needed(parts, detectable_difference(parts, 8) * (1 + 1e-9)) == 8).all()
+    # planning for the spread's upper limit asks for more seeds, the more so the fewer seeds measured it
+    target = detectable_difference(parts, 8) * (1 + 1e-9)
+    assert (seeds_needed(parts, target, confidence=0.9) > 8).all()
+    assert (seeds_needed(parts, target, confidence=0.9) <= seeds_needed(parts.assign(seeds=2), target, confidence=0.9)).all()
 
 
 def test_a_single_test_fold_falls_back_to_utterances():
