@@ -182,7 +182,7 @@ def seed_span(seeds) -> str:
         else: parts.append([s, s])
     return ', '.join(str(a) if a == b else f'{a}-{b}' for a, b in parts)
 
-COMPUTE_COLUMNS = ['run', 'seeds', 'n_seeds', 'folds', 'fold_minutes', 'minutes_per_seed', 'devices', 'precision', 'nodes']
+COMPUTE_COLUMNS = ['run', 'seeds', 'n_seeds', 'folds', 'fold_minutes', 'minutes_per_seed', 'devices', 'precision', 'nodes', 'cpus']
 
 def campaign_compute(runs, corpus, names, *, seeds_from=FIRST_FRESH_SEED) -> pd.DataFrame:
     "Per run of `names` with a finished seed from `seeds_from` on: those seeds, their folds, fold-minutes, where they trained."
@@ -193,7 +193,8 @@ def campaign_compute(runs, corpus, names, *, seeds_from=FIRST_FRESH_SEED) -> pd.
         if folds.empty: continue
         per_seed = folds.groupby('seed').seconds.sum() / 60
         rows.append(dict(run=name, seeds=seed_span(per_seed.index), n_seeds=len(per_seed), folds=len(folds),
-                         fold_minutes=per_seed.sum(), minutes_per_seed=per_seed.mean(), **where_trained(folds)))
+                         fold_minutes=per_seed.sum(), minutes_per_seed=per_seed.mean(), **where_trained(folds),
+                         cpus=', '.join(sorted(set(folds.cpu)))))   # the processors' models (sermeta.runs.cpu_model)
     return pd.DataFrame(rows, columns=COMPUTE_COLUMNS)
 
 # %% ../nbs/16_claims.ipynb #72a2ac47

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07a_runs.ipynb #143fc00d
 from __future__ import annotations
-import gzip, io, json, os, re, shutil, socket, sys, warnings
+import functools, gzip, io, json, os, platform, re, shutil, socket, sys, warnings
 from pathlib import Path
 import pandas as pd
 from .core import atomic_write, write_json, write_digests, read_digests, damaged_files
@@ -14,7 +14,7 @@ from .config import Config, config_record, run_name, legacy_config
 
 # %% auto #0
 __all__ = ['MODEL_PRECISION', 'FOLD_FILES', 'DIVERGED', 'FIRST_FRESH_SEED', 'FOLD_RECORD', 'run_dir', 'start_run', 'run_config',
-           'run_precision', 'record_path', 'write_record', 'read_record', 'compress_records', 'fold_node',
+           'run_precision', 'record_path', 'write_record', 'read_record', 'compress_records', 'fold_node', 'cpu_model',
            'write_fold_results', 'fold_problems', 'fold_finished', 'pool_run', 'read_run', 'diverged_settings',
            'finished_seeds', 'fresh_first', 'read_seeds', 'fold_records', 'fold_seconds', 'node_names', 'where_trained',
            'migrate_runs']
@@ -119,6 +119,15 @@ def fold_node() -> dict:
     if context.worker.mode != ray.WORKER_MODE: return {'node': 'local'}  # a Ray driver trains its own folds here
     return {'node': context.get_node_id(), 'host': socket.gethostname()}
 
+@functools.lru_cache(maxsize=None)
+def cpu_model() -> str:
+    "The model of this machine's processor, as each fold records it: /proc/cpuinfo's model name, else platform's."
+    cpuinfo = Path('/proc/cpuinfo')
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    names = [line.split(':', 1)[1].strip() for line in lines if line.startswith('model name')]
+    return (names[0] if names else '') or platform.processor() or platform.machine() or 'unrecorded'
+
+
 # %% ../nbs/07a_runs.ipynb #58cb3e14
 FOLD_FILES = ('predictions.csv.gz', 'learned.csv.gz', 'history.csv.gz', 'metrics.json')  # sealed by `done`
 
@@ -140,7 +149,7 @@ def write_fold_results(out, fold, classes, *,
     learned['learned'] = [classes[i] for i in targets.argmax(1)]
     metrics = classification_metrics(list(test_gold), pred, classes)
     metrics.update(fold=fold.index, test_speaker=fold.test_speaker, valid_speakers=list(fold.valid_speakers))
-    metrics.update({**fold_node(), **extra})  # where it ran; what the trainer passes wins
+    metrics.update({**fold_node(), 'cpu': cpu_model(), **extra})  # where it ran; what the trainer passes wins
     write_record(preds, out, 'predictions')
     write_record(learned, out, 'learned')
     write_record(history, out, 'history')
@@ -254,17 +263,18 @@ def read_seeds(runs, corpus, method, seeds=None):
     return pd.concat(preds for preds, _ in parts), pd.concat(learned for _, learned in parts), chosen
 
 # %% ../nbs/07a_runs.ipynb #f1c575b0
-FOLD_RECORD = ['seed', 'fold', 'seconds', 'device', 'precision', 'node', 'host']   # the columns of `fold_records`
+FOLD_RECORD = ['seed', 'fold', 'seconds', 'device', 'precision', 'node', 'host', 'cpu']   # the columns of `fold_records`
 
 def fold_records(runs, corpus, method) -> pd.DataFrame:
-    "(seed, fold, seconds, device, precision, node, host) of every fold of `method`'s finished seeds on `corpus`."
+    "(seed, fold, seconds, device, precision, node, host, cpu) of every fold of `method`'s finished seeds on `corpus`."
     def rows(seed):
         folder = run_dir(runs, corpus, method, seed)
         for path in sorted(folder.glob('fold*/metrics.json')):
             metrics = json.loads(path.read_text())
             yield dict(seed=seed, fold=int(path.parent.name[4:]), seconds=metrics.get('seconds'),
                        device=metrics.get('device') or 'unrecorded', precision=metrics.get('precision') or run_precision(folder),
-                       node=metrics.get('node') or 'unrecorded', host=metrics.get('host') or '')
+                       node=metrics.get('node') or 'unrecorded', host=metrics.get('host') or '',
+                       cpu=metrics.get('cpu') or 'unrecorded')
     rows = [row for seed in finished_seeds(runs, corpus, method) for row in rows(seed)]
     return pd.DataFrame(rows, columns=FOLD_RECORD).astype({'seconds': float})
 

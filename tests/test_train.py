@@ -8,6 +8,7 @@ from sermeta.meta import LabelWeightState
 from sermeta.methods import METHODS, ALL_METHODS, BATCH_LOSSES, get_method
 from sermeta.model import EmotionClassifier
 from sermeta.train import train_fold, NonFiniteLoss
+from sermeta.runs import cpu_model
 from sermeta.experiment import run_method
 from tiny_data import tiny_corpus, tiny_config, tiny_fold
 
@@ -76,7 +77,7 @@ def test_label_smoothing_is_lw_with_the_update_off(tiny, tmp_path):
     for method, cfg in [('label_smoothing', {}), ('Lw', dict(lr_label=0.0, lr_weight=0.0)), ('baseline', {})]:
         m = train_fold(f, table, feats, method, tiny_config(label_scale=2.0, **cfg), tmp_path / method, classes=CL,
                        progress=False)
-        assert m['device'] == 'cpu'
+        assert m['device'] == 'cpu' and m['cpu'] == cpu_model()   # and the processor's model beside it
     ps, pc, pb = (pd.read_csv(tmp_path / d / 'predictions.csv.gz') for d in ('label_smoothing', 'Lw', 'baseline'))
     pd.testing.assert_frame_equal(ps, pc)
     assert not np.allclose(ps.filter(like='prob').values, pb.filter(like='prob').values)
