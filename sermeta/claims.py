@@ -85,11 +85,11 @@ def seed_metrics(preds, classes) -> pd.DataFrame:
         by_seed[seed] = {k: metrics[k] for k in ('WA', 'UA')}
     return pd.DataFrame(by_seed).T
 
-def _comparison(read, setups, run, reference, *, classes, seeds, n_boot, seed, level, power, mixed) -> list:
+def _comparison(read, setups, run, reference, *, classes, seeds, n_boot, seed, level, power, mixed, paper=None) -> list:
     "The WA and UA rows of one comparison, before Holm and the verdict."
     a, b, common = _paired(read, run, reference, seeds)
     setup = _pair_setup(setups(run), setups(reference), run, reference, common, mixed)
-    paper = _paper_difference(run, reference)
+    paper = _paper_difference(run, reference, paper)   # the paper's own difference (None: Table 2's)
     ci = paired_bootstrap(a, b, classes, n_boot=n_boot, seed=seed, level=level, against=paper)
     detectable = detectable_difference(variance_components(a, b, classes), power=power, level=level)
     by_seed = seed_metrics(a, classes) - seed_metrics(b, classes)
@@ -119,16 +119,18 @@ def _readers(runs, corpus) -> tuple:
 def verdict_table(runs, corpus, comparisons,       # [(run, reference run[, seeds])]; names may be settings ('Lw@...')
                   *, classes=CLASSES, seeds=None,  # None: every seed both runs finished; else only these
                   n_boot=2000, seed=0, level=0.95, power=0.8, alpha=0.05,
-                  mixed='refuse') -> pd.DataFrame: # 'mark': keep pairs trained on different devices or precisions, marked
+                  mixed='refuse',  # 'mark': keep pairs trained on different devices or precisions, marked
+                  paper=None) -> pd.DataFrame:     # the paper's table of the rows compared (None: Table 2; PAPER_BALANCED, ...)
     "Per comparison and metric: difference, speaker-level interval, Holm p, detectable and paper's difference, verdict."
     return _verdict(*_readers(runs, corpus), comparisons, classes=classes, seeds=seeds, n_boot=n_boot, seed=seed,
-                    level=level, power=power, alpha=alpha, mixed=mixed)
+                    level=level, power=power, alpha=alpha, mixed=mixed, paper=paper)
 
 def gains_vs_baseline(runs, corpus, methods, *, classes=CLASSES, reference='baseline', n_boot=2000, seed=0,
-                      seeds=None, mixed='refuse') -> pd.DataFrame:
+                      seeds=None, mixed='refuse', paper=None) -> pd.DataFrame:
     "Each method's WA/UA gain over `reference`: `verdict_table` of (method, reference), one Holm family."
     comparisons = [(m, reference) for m in methods if m != reference]
-    table = verdict_table(runs, corpus, comparisons, classes=classes, seeds=seeds, n_boot=n_boot, seed=seed, mixed=mixed)
+    table = verdict_table(runs, corpus, comparisons, classes=classes, seeds=seeds, n_boot=n_boot, seed=seed, mixed=mixed,
+                          paper=paper)
     return table.drop(columns='reference').rename(columns={'run': 'method'})
 
 # %% ../nbs/16_claims.ipynb #7ba24b0e

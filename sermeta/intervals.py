@@ -195,11 +195,11 @@ def _method_of(run):
     "The Method a run name stands for: itself, or the method of a sweep setting (`Lw@...`)."
     return get_method(parse_setting(run)[0])
 
-def _paper_difference(run, reference) -> dict:
-    "The paper's WA and UA difference between the Table 2 rows of two runs' methods (NaN where it has none)."
-    rows = [_method_of(name) for name in (run, reference)]
+def _paper_difference(run, reference, paper=None) -> dict:
+    "The paper's WA and UA difference between the rows of two runs' methods in `paper` (None: Table 2); NaN where it has none."
+    paper, rows = PAPER_TABLE2 if paper is None else paper, [_method_of(name) for name in (run, reference)]
     if not all(row.in_paper for row in rows) or rows[0].name == rows[1].name: return {'WA': np.nan, 'UA': np.nan}
-    return {k: PAPER_TABLE2[k].get(rows[0].name, np.nan) - PAPER_TABLE2[k].get(rows[1].name, np.nan) for k in ('WA', 'UA')}
+    return {k: paper[k].get(rows[0].name, np.nan) - paper[k].get(rows[1].name, np.nan) for k in ('WA', 'UA')}
 
 def _paired(read, run, reference, seeds=None) -> tuple:
     "Predictions of `run` and `reference` on the seeds both finished (among `seeds`), and those seeds."
