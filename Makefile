@@ -14,7 +14,7 @@ reproduce: install  ## the main job on the embedded synthetic corpus
 	sermeta_reproduce --scale $(SCALE) --max_epochs 20 --patience 3 --runs $(RUNS)
 
 test: install  ## the whole suite: every notebook runs (its checks, its committed outputs) and the tests/ files
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests  # the slowest 15 printed: CI has 30 min on 2 cores
 
 outputs: install  ## re-execute the notebooks and store what their quick cells show (commit the result)
 	$(PY) tests/notebook_outputs.py

@@ -18,9 +18,10 @@ from .runs import (read_seeds, read_run, read_record, run_dir, finished_seeds, f
 # %% auto #0
 __all__ = ['MIXED', 'VERDICT_COLUMNS', 'FIRST_FRESH_SEED', 'COMPUTE_COLUMNS', 'PRECISION_COLUMNS', 'PRECISION_RUNS',
            'training_setups', 'seed_metrics', 'verdict_table', 'gains_vs_baseline', 'verdict_runs',
-           'verdict_comparisons', 'alike_seed', 'corpus_verdict', 'seed_span', 'campaign_compute', 'precision_check',
-           'precision_words', 'ambiguous_utterances', 'correction_scores', 'correction_table', 'disagreement',
-           'per_utterance', 'agreement_correlations', 'sensitivity_table', 'frontend_table', 'soft_label_table']
+           'verdict_comparisons', 'alike_seed', 'corpus_verdict', 'fresh_gains', 'seed_span', 'campaign_compute',
+           'precision_check', 'precision_words', 'ambiguous_utterances', 'correction_scores', 'correction_table',
+           'disagreement', 'per_utterance', 'agreement_correlations', 'sensitivity_table', 'frontend_table',
+           'soft_label_table']
 
 # %% ../nbs/16_claims.ipynb #a5855eba
 MIXED = ('refuse', 'mark')
@@ -163,6 +164,13 @@ def _group_seeds(setups, run, reference, group) -> list:
     if group == 'fresh': return sorted(s for s in both if s >= FIRST_FRESH_SEED)
     return sorted(s for s in both if s < FIRST_FRESH_SEED and alike_seed(ours[s], theirs[s], run, reference))
 
+def _grouped_verdict(read, setups, rows, *, classes, n_boot, seed, paper=None) -> pd.DataFrame:
+    "The verdict of `rows` (run, reference, seeds, seeds group), one Holm family, each row's group in `seeds_from`."
+    table = _verdict(read, setups, [r[:3] for r in rows], classes=classes, seeds=None, n_boot=n_boot, seed=seed,
+                     level=0.95, power=0.8, alpha=0.05, mixed='mark', paper=paper)
+    table.insert(4, 'seeds_from', [g for *_, g in rows for _ in ('WA', 'UA')])
+    return table
+
 def corpus_verdict(runs, corpus, *, classes=CLASSES, n_boot=2000, seed=0) -> tuple:
     "(verdict table, waiting comparisons) of a corpus: fresh seeds for the l/w rows, committed ones for the rest."
     read, setups = _readers(runs, corpus)   # each run's seeds and setups read once for the whole table
@@ -170,10 +178,23 @@ def corpus_verdict(runs, corpus, *, classes=CLASSES, n_boot=2000, seed=0) -> tup
     for run, reference, group in verdict_comparisons():
         seeds = _group_seeds(setups, run, reference, group)
         (rows if seeds else waiting).append((run, reference, seeds, group))
-    table = _verdict(read, setups, [r[:3] for r in rows], classes=classes, seeds=None, n_boot=n_boot, seed=seed,
-                     level=0.95, power=0.8, alpha=0.05, mixed='mark')
-    table.insert(4, 'seeds_from', [g for *_, g in rows for _ in ('WA', 'UA')])
+    table = _grouped_verdict(read, setups, rows, classes=classes, n_boot=n_boot, seed=seed)
     return table, pd.DataFrame(waiting, columns=['run', 'reference', 'seeds', 'seeds_from']).drop(columns='seeds')
+
+# %% ../nbs/16_claims.ipynb #8af8833d
+def fresh_gains(runs, corpus, methods, *, reference='baseline', paper=None, classes=CLASSES, n_boot=2000,
+                seed=0) -> pd.DataFrame:
+    "Each method's gain over `reference`, one Holm family: on the fresh seeds both finished, else their committed ones trained alike."
+    read, setups = _readers(runs, corpus)
+    rows = []
+    for run in [m for m in methods if m != reference]:
+        fresh = _group_seeds(setups, run, reference, 'fresh')
+        seeds, group = (fresh, 'fresh') if fresh else (_group_seeds(setups, run, reference, 'committed'), 'committed')
+        if not seeds: raise ValueError(f"{run} and {reference} share no seed trained alike in {runs}/{corpus}: "
+                                       f"train {run} on a seed {reference} has (sermeta_train --seed)")
+        rows.append((run, reference, seeds, group))
+    table = _grouped_verdict(read, setups, rows, classes=classes, n_boot=n_boot, seed=seed, paper=paper)
+    return table.drop(columns='reference').rename(columns={'run': 'method'})
 
 # %% ../nbs/16_claims.ipynb #e7fee7c7
 def seed_span(seeds) -> str:

@@ -21,8 +21,8 @@ from .reports import run_reports, table2
 
 
 # %% auto #0
-__all__ = ['reproduce_config', 'summarize_runs', 'synthetic_folder', 'prepare_corpus', 'default_jobs', 'train_seeds', 'reproduce',
-           'reproduce_cli']
+__all__ = ['reproduce_config', 'summarize_runs', 'synthetic_folder', 'prepare_corpus', 'default_jobs', 'train_seeds',
+           'parse_seeds', 'reproduce', 'reproduce_cli']
 
 # %% ../nbs/11_reproduce.ipynb #971391fe
 def reproduce_config(*, quick=False, seed=0, **settings) -> Config:
@@ -94,6 +94,22 @@ def train_seeds(table, feats, corpus, methods, seeds, config, runs, *, folds='al
                          folds=folds, jobs=jobs, executor=executor, progress=progress)
     return [folder for _, _, folder in grid + grid_balanced]
 
+# %% ../nbs/11_reproduce.ipynb #223162ce
+def parse_seeds(spec) -> list:
+    "The training seeds `spec` names: a count N (seeds 0 .. N-1), a range `a-b`, a list `a,b,c`, or the seeds themselves."
+    text = None if hasattr(spec, '__iter__') and not isinstance(spec, str) else str(spec).replace(' ', '')
+    if text is None: seeds = [int(seed) for seed in spec]
+    elif text.isdigit(): seeds = list(range(int(text)))
+    else:
+        seeds = []
+        for part in text.split(','):
+            first, dash, last = part.partition('-')
+            if not (first.isdigit() and (last.isdigit() or not dash)): seeds = []; break
+            seeds += range(int(first), int(last or first) + 1)
+    if not seeds or len(set(seeds)) < len(seeds) or min(seeds) < 0:
+        raise ValueError(f"--seeds {spec}: give a count (3: seeds 0, 1, 2), a range (3-5) or a list of distinct seeds (3,4,5)")
+    return seeds
+
 # %% ../nbs/11_reproduce.ipynb #b40b0ce6
 def reproduce(corpus='synthetic', root=None, *, scale=0.1, seeds=1, methods=None, quick=False, folds='all', jobs=None,
               executor='local', runs='runs', data_dir='data', cache_dir=None, reports=True, reports_dir='reports',
@@ -101,7 +117,7 @@ def reproduce(corpus='synthetic', root=None, *, scale=0.1, seeds=1, methods=None
               train=True,  # False: train nothing; the reports show what `runs` holds
               **settings):  # Config fields (max_epochs=, patience=, device=, bf16=, ...)
     "Corpus -> features -> Table 1 -> every method over the folds -> reports -> summary."
-    methods = [get_method(m).name for m in (methods or TABLE2_ROWS)]
+    methods, seeds = [get_method(m).name for m in (methods or TABLE2_ROWS)], parse_seeds(seeds)
     start_executor(executor)  # a wrong name or an unreachable cluster, before the corpus is made
     table, root = prepare_corpus(corpus, root, scale=scale, data_dir=data_dir)
     print(table1(table, CLASSES).to_string(), '\n')
@@ -111,8 +127,8 @@ def reproduce(corpus='synthetic', root=None, *, scale=0.1, seeds=1, methods=None
         methods = [m for m in methods if m not in skipped]
     settings = config_overrides(settings)
     if 'seed' in settings:  # before the features are extracted: the mistake costs nothing
-        raise ValueError(f"--seed {settings['seed']}: a reproduction trains seeds 0 .. N-1 of --seeds N; "
-                         "train one seed with sermeta_train --seed")
+        raise ValueError(f"--seed {settings['seed']}: a reproduction trains the seeds of --seeds (a count, a range "
+                         "such as 3-5, or a list); train one seed with sermeta_train --seed")
     config = lambda seed: reproduce_config(quick=quick, seed=seed, **settings)
     renamed = [run_name(m, config(0)) for m in methods if run_name(m, config(0)) != m]
     if renamed:  # the reports read each method's own run: settings that name other runs belong to a sweep
@@ -121,7 +137,7 @@ def reproduce(corpus='synthetic', root=None, *, scale=0.1, seeds=1, methods=None
     feats = extract_features(table, cache_dir=cache_dir, progress=progress, frontend=frontend_spec(Config(**settings)))
     jobs = jobs or default_jobs(config(0).device)
     t0 = time.perf_counter()
-    if train: train_seeds(table, feats, corpus, methods, range(seeds), config, runs, folds=folds, jobs=jobs,
+    if train: train_seeds(table, feats, corpus, methods, seeds, config, runs, folds=folds, jobs=jobs,
                           executor=executor, progress=progress)
     else: methods = [m for m in methods if finished_seeds(runs, corpus, m)]
     print(f"training: {time.perf_counter() - t0:.0f} s")
@@ -138,7 +154,7 @@ def reproduce(corpus='synthetic', root=None, *, scale=0.1, seeds=1, methods=None
 def reproduce_cli(corpus:str='synthetic', # synthetic (generated), emodb, iemocap, cremad, msp_podcast or manifest
                   root:str=None,          # corpus folder (synthetic: where to generate it)
                   scale:float=0.1,        # synthetic corpus size, as a fraction of Table 1
-                  seeds:int=1,            # training seeds per method (seeds 0 .. seeds-1)
+                  seeds:str='1',          # seeds per method: a count N (0 .. N-1), a range (3-5) or a list (3,4,5)
                   methods:str=None,       # comma-separated methods (default: the paper's eight, the rivals, svm)
                   quick:store_true=False, # smoke run: 3 epochs per fold
                   runs:str='runs',        # where run directories go
@@ -148,12 +164,15 @@ def reproduce_cli(corpus:str='synthetic', # synthetic (generated), emodb, iemoca
                   executor:str='local',   # 'local' or 'ray' (pip install 'sermeta[ray]'; RAY_ADDRESS names the cluster)
                   reports_dir:str='reports', # where reports/<corpus>/ goes
                   no_training:store_true=False, # train nothing: regenerate the reports from the runs that exist
+                  no_reports:store_true=False,  # train only: leave the reports and runs/<corpus>/summary.csv as they are
                   **settings):            # Config fields (--max_epochs, --patience, --device, ...)
     "Reproduce the paper's experiments on a corpus (default: the synthetic one, no download)."
+    if no_training and no_reports: raise ValueError("--no_training with --no_reports does nothing: drop one of them")
     t0 = time.perf_counter()
     summary = reproduce(corpus, root, scale=scale, seeds=seeds, methods=methods.split(',') if methods else None,
                         quick=quick, runs=runs, data_dir=data_dir, cache_dir=cache_dir, jobs=jobs, executor=executor,
-                        reports_dir=reports_dir, train=not no_training, **settings)
+                        reports_dir=reports_dir, train=not no_training, reports=not no_reports, **settings)
     print('\n' + summary.to_string())
-    write_csv(summary, Path(runs)/corpus/'summary.csv')
-    print(f"\ntotal {time.perf_counter() - t0:.0f} s; summary in {Path(runs)/corpus/'summary.csv'}")
+    where = '' if no_reports else f"; summary in {Path(runs)/corpus/'summary.csv'}"   # --no_reports trains a part of the job
+    if not no_reports: write_csv(summary, Path(runs)/corpus/'summary.csv')
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s{where}")

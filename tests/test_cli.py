@@ -78,7 +78,10 @@ CASES = [  # script, arguments ({d}: the folder of bad inputs), what the message
     ('sermeta_train', ['--corpus', 'manifest', '--root', '{d}/manifest.csv', '--out', '{d}/model.pt', '--max_epochs', '1'],
      'model.pt/manifest/baseline/seed0: cannot create this run directory ('),
     ('sermeta_reproduce', ['--corpus', 'manifest', '--root', '{d}/four_classes.csv', '--seed', '2'],
-     '--seed 2: a reproduction trains seeds 0 .. N-1 of --seeds N; train one seed with sermeta_train --seed'),
+     '--seed 2: a reproduction trains the seeds of --seeds (a count, a range such as 3-5, or a list); '
+     'train one seed with sermeta_train --seed'),
+    ('sermeta_reproduce', ['--corpus', 'manifest', '--root', '{d}/four_classes.csv', '--seeds', '5-3'],
+     '--seeds 5-3: give a count (3: seeds 0, 1, 2), a range (3-5) or a list of distinct seeds (3,4,5)'),
     ('sermeta_sweep', ['--corpus', 'manifest', '--root', '{d}/manifest.csv', '--sweep', 'frontend'],
      "unknown sweep 'frontend'; choose one of ['sensitivity', 'smoothing', 'verdict', 'table2_lw', 'ambiguity', 'frontends', "
      "'confirmation', 'frontends_confirmation']"),
@@ -133,6 +136,10 @@ def test_the_campaign_script_parses_and_runs_only_what_exists():
     assert sweeps == {'verdict', 'table2_lw'} and sweeps <= set(SWEEPS)
     for methods in re.findall(r'--methods (\S+)', text):
         [get_method(m) for m in methods.split(',')]   # an unknown name raises
+    from sermeta.reproduce import parse_seeds
+    reproductions = re.findall(r'^sermeta_reproduce .*$', text, flags=re.M)
+    assert reproductions and all('--no_reports' in line for line in reproductions)   # a part of a grid leaves the reports be
+    for line in reproductions: parse_seeds(re.search(r'--seeds (\S+)', line)[1])   # a bad spec raises
     assert 'campaign_commands' in text   # the ambiguity map's sweeps come from sermeta.ambiguity, not a copy
     # each sweep it runs is the one both corpus READMEs document
     for corpus in ('synthetic', 'emodb'):
