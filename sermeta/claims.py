@@ -36,12 +36,13 @@ def _schedule(folder) -> str:
     return f"{config.get('max_epochs', '?')}/{config.get('patience', '?')}"
 
 def _seed_setups(runs, corpus, name) -> dict:
-    "seed -> (devices, precisions, schedule, nodes) of a run; a seed without fold records counts as unrecorded."
+    "seed -> (devices, precisions, schedule, nodes, processors by fold) of a run; a seed without fold records: unrecorded."
     folds = fold_records(runs, corpus, name)
     def setup(seed):
         rows, folder = folds[folds.seed == seed], run_dir(runs, corpus, name, seed)
         return (frozenset(rows.device) or frozenset({'unrecorded'}), frozenset(rows.precision) or frozenset({run_precision(folder)}),
-                _schedule(folder), frozenset(zip(rows.node, rows.host)) or frozenset({('unrecorded', '')}))
+                _schedule(folder), frozenset(zip(rows.node, rows.host)) or frozenset({('unrecorded', '')}),
+                frozenset(zip(rows.fold, rows.cpu)))
     return {seed: setup(seed) for seed in finished_seeds(runs, corpus, name)}
 
 def _setup_words(setups) -> dict:
@@ -56,11 +57,19 @@ def _precision_by_design(run, reference) -> bool:
     "True where either run's model computes in its own precision (`MODEL_PRECISION`, the SVM's float64): not a mix."
     return any(_method_of(name).model in MODEL_PRECISION for name in (run, reference))
 
+def _processor_pairs(ours, theirs, seeds) -> dict:
+    "A pair's processor models on `seeds` and the shares of its paired folds recorded on one model and on two."
+    pairs = [(a, b) for s in seeds for fold, a in dict(ours[s][4]).items() for b in [dict(theirs[s][4]).get(fold)] if b]
+    known = [(a, b) for a, b in pairs if 'unrecorded' not in (a, b)]
+    models = sorted({model for pair in pairs for model in pair} - {'unrecorded'}) + ['unrecorded'] * (len(known) < len(pairs))
+    share = lambda same: sum((a == b) == same for a, b in known)/len(pairs) if pairs else np.nan
+    return dict(processors=', '.join(models) or 'unrecorded', same_processor=share(True), other_processor=share(False))
+
 def _pair_setup(ours, theirs, run, reference, seeds, mixed) -> dict:
     "Devices, precisions, nodes, schedules and the check of a pair on `seeds`, seed by seed; a mixed pair refused or marked."
     differ, unknown, name = [], [], lambda kinds: ' + '.join(sorted(kinds))
     for seed in seeds:
-        (device_a, precision_a, schedule_a, _), (device_b, precision_b, schedule_b, _) = ours[seed], theirs[seed]
+        (device_a, precision_a, schedule_a, *_), (device_b, precision_b, schedule_b, *_) = ours[seed], theirs[seed]
         if schedule_a != schedule_b:
             differ.append(f'seed {seed}: {run} at {schedule_a} epochs/patience, {reference} at {schedule_b}')
         if 'unrecorded' in device_a | device_b: unknown.append(str(seed))
@@ -71,12 +80,13 @@ def _pair_setup(ours, theirs, run, reference, seeds, mixed) -> dict:
         raise ValueError(f"{run} and {reference} were not trained alike ({'; '.join(differ)}): compare runs trained on "
                          "the same device kind and precision, or pass mixed='mark' to keep the pair, marked")
     notes = ['mixed: ' + '; '.join(differ)] * bool(differ) + [f"device unrecorded (seed {', '.join(unknown)})"] * bool(unknown)
-    return dict(_setup_words([ours[s] for s in seeds] + [theirs[s] for s in seeds]), setup='; '.join(notes) or 'alike')
+    return dict(_setup_words([ours[s] for s in seeds] + [theirs[s] for s in seeds]),
+                **_processor_pairs(ours, theirs, seeds), setup='; '.join(notes) or 'alike')
 
 # %% ../nbs/16_claims.ipynb #40dad5c2
 VERDICT_COLUMNS = ['run', 'reference', 'metric', 'seeds', 'diff', 'ci_low', 'ci_high', 'p', 'p_holm', 'detectable',
                    'paper_diff', 'p_paper', 'p_paper_holm', 'verdict', 'resampling', 'seed_diff_sd', 'seeds_better', 'devices', 'precision', 'nodes',
-                   'setup']
+                   'processors', 'same_processor', 'other_processor', 'setup']
 
 def seed_metrics(preds, classes) -> pd.DataFrame:
     "WA and UA of each seed's pooled predictions (rows: seeds)."
@@ -232,7 +242,7 @@ def _precision_sides(runs, other, corpus, name) -> tuple:
         pair = {frozenset(ours[s][1]): (runs, ours[s]), frozenset(theirs[s][1]): (other, theirs[s])}
         fp32, bf16 = pair.get(frozenset({'fp32'})), pair.get(frozenset({'bf16'}))
         if fp32 is None or bf16 is None or fp32[1][0] != bf16[1][0] or fp32[1][2] != bf16[1][2]:
-            (dev_a, prec_a, sched_a, _), (dev_b, prec_b, sched_b, _) = ours[s], theirs[s]
+            (dev_a, prec_a, sched_a, *_), (dev_b, prec_b, sched_b, *_) = ours[s], theirs[s]
             raise ValueError(f"{name} seed {s}: the precision check compares float32 runs with bfloat16 runs on one "
                              f"device and schedule; found {sorted(prec_a)} on {sorted(dev_a)} at {sched_a} in {runs} "
                              f"against {sorted(prec_b)} on {sorted(dev_b)} at {sched_b} in {other} (train one with --bf16)")
