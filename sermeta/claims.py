@@ -59,7 +59,10 @@ def _precision_by_design(run, reference) -> bool:
 
 def _processor_pairs(ours, theirs, seeds) -> dict:
     "A pair's processor models on `seeds` and the shares of its paired folds recorded on one model and on two."
-    pairs = [(a, b) for s in seeds for fold, a in dict(ours[s][4]).items() for b in [dict(theirs[s][4]).get(fold)] if b]
+    pairs = []
+    for s in seeds:   # (our fold's model, their fold's model) of every fold both runs recorded
+        their_folds = dict(theirs[s][4])
+        pairs += [(model, their_folds[fold]) for fold, model in dict(ours[s][4]).items() if fold in their_folds]
     known = [(a, b) for a, b in pairs if 'unrecorded' not in (a, b)]
     models = sorted({model for pair in pairs for model in pair} - {'unrecorded'}) + ['unrecorded'] * (len(known) < len(pairs))
     share = lambda same: sum((a == b) == same for a, b in known)/len(pairs) if pairs else np.nan
