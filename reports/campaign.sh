@@ -9,6 +9,13 @@ set -euo pipefail
 RUNS=${RUNS:-reports/runs}
 EMODB=${EMODB:-../shared/data/emodb}
 DATA=${DATA:-data}
+# sermeta's commands through python from this checkout, not the installed scripts: `pip install -e .` while the
+# campaign runs removes those for a moment (the next step would fail, "command not found"), and an editable install
+# may point at another checkout
+cli() { local name=$1 module=$2; shift 2
+        python -c "import sys; sys.argv[0] = '$name'; from sermeta.$module import ${name#sermeta_}_cli as main; main()" "$@"; }
+sermeta_sweep() { cli sermeta_sweep sweeps "$@"; }
+sermeta_reproduce() { cli sermeta_reproduce reproduce "$@"; }
 synthetic() { sermeta_sweep --corpus synthetic --scale 0.1 --max_epochs 20 --patience 3 --data_dir "$DATA" --runs "$RUNS" "$@"; }
 emodb() { sermeta_sweep --corpus emodb --root "$EMODB" --runs "$RUNS" "$@"; }
 step() { echo "== $* $(date -u +%FT%T)"; }

@@ -141,6 +141,15 @@ def test_the_campaign_script_parses_and_runs_only_what_exists():
     assert reproductions and all('--no_reports' in line for line in reproductions)   # a part of a grid leaves the reports be
     for line in reproductions: parse_seeds(re.search(r'--seeds (\S+)', line)[1])   # a bad spec raises
     assert 'campaign_commands' in text   # the ambiguity map's sweeps come from sermeta.ambiguity, not a copy
+    # every sermeta command it runs is a function of the script calling this checkout's python, never an installed
+    # script (a reinstall during the campaign removes those for a moment), and each function reaches its command
+    commands = set(re.findall(r'\b(sermeta_\w+)', text))
+    defined = set(re.findall(r'^(sermeta_\w+)\(\) \{', text, flags=re.M))
+    assert commands == defined and defined >= {'sermeta_sweep', 'sermeta_reproduce'}
+    functions = '\n'.join(l for l in text.splitlines() if re.match(r'(cli|sermeta_\w+)\(\) \{|\s+python -c', l))
+    for command in defined:
+        r = subprocess.run(['bash', '-c', functions + f'\n{command} --help'], capture_output=True, text=True, cwd=REPO)
+        assert r.returncode == 0 and r.stdout.startswith(f'usage: {command}'), r.stderr[-1000:]
     # each sweep it runs is the one both corpus READMEs document
     for corpus in ('synthetic', 'emodb'):
         readme = (REPO / 'reports' / corpus / 'README.md').read_text()
