@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The verdict campaign, then the ambiguity map: every sweep of reports/synthetic/README.md and
-# reports/emodb/README.md in the order they run, one at a time. Each sweep resumes its finished folds, so
+# The verdict campaign, the ambiguity map, then the balanced selection on fresh seeds: every sweep of
+# reports/synthetic/README.md and reports/emodb/README.md in the order they run, one at a time. Each sweep resumes its finished folds, so
 # the script can be stopped at any point and started again. Run it from the repository root:
 #
 #     bash reports/campaign.sh                     # EmoDB from ../shared/data/emodb; runs into reports/runs
@@ -28,13 +28,13 @@ for seed in 10 11 12 13 14 15 16 17 18 19; do step emodb verdict seed "$seed"; e
 # Table 2's other alternating rows, read by the verdict on fresh seeds
 for seed in 10 11 12 13 14; do step synthetic table2_lw seed "$seed"; synthetic --sweep table2_lw --seeds "$seed"; done
 for seed in 10 11 12 13 14; do step emodb table2_lw seed "$seed"; emodb --sweep table2_lw --seeds "$seed"; done
+# the ambiguity map: one sweep per rater regime and seed (sermeta.ambiguity.campaign_commands)
+python -c "from sermeta.ambiguity import campaign_commands; print('\n'.join(campaign_commands(runs='$RUNS')))" |
+while read -r command; do step "$command"; $command --data_dir "$DATA"; done
 # the balanced selection on fresh seeds, the baseline and the literal Lw on one machine kind (their unbalanced twins
 # of these seeds are finished above and resume in seconds); the balanced report reads these instead of seeds 0-5
 step synthetic balanced seeds 10-14
 sermeta_reproduce --scale 0.1 --max_epochs 20 --patience 3 --data_dir "$DATA" --methods baseline,Lw --seeds 10-14 --runs "$RUNS" --no_reports
 step emodb balanced seeds 10-14
 sermeta_reproduce --corpus emodb --root "$EMODB" --methods baseline,Lw --seeds 10-14 --max_epochs 60 --patience 10 --runs "$RUNS" --no_reports
-# the ambiguity map: one sweep per rater regime and seed (sermeta.ambiguity.campaign_commands)
-python -c "from sermeta.ambiguity import campaign_commands; print('\n'.join(campaign_commands(runs='$RUNS')))" |
-while read -r command; do step "$command"; $command --data_dir "$DATA"; done
 step campaign done
