@@ -178,9 +178,12 @@ def schedule_check(runs, corpus, names) -> pd.DataFrame:
 README_MARKS = ('<!-- verdict: written by sermeta.reports.write_readme_results; do not edit -->',
                 '<!-- end of the verdict -->')
 
-def _cell(rows, metric) -> str:
+def _cell(rows, metric, alpha=0.05) -> str:
+    "'diff [interval] verdict'; where the interval is clear of 0 but the Holm-adjusted test is not, that p follows."
     r = rows[rows.metric == metric].iloc[0]
-    return f"{r['diff']:+.1f} [{r.ci_low:+.1f}, {r.ci_high:+.1f}] {r.verdict}"
+    clear_of_0 = r.ci_low > 0 or r.ci_high < 0
+    held_back = f" (Holm p {r.p_holm:.2f})" if clear_of_0 and r.get('p_holm', 0) >= alpha else ''
+    return f"{r['diff']:+.1f} [{r.ci_low:+.1f}, {r.ci_high:+.1f}] {r.verdict}{held_back}"
 
 def reading_labels() -> dict:
     "Run name -> a reader's label, for the two readings of `Lw` that carry the verdict (`sermeta.claims.verdict_runs`)."
@@ -210,7 +213,8 @@ def readme_results(reports_dir='reports', corpora=('synthetic', 'emodb'), *, rea
     readings = ' and '.join(f'{label} is the run `{run}`' for run, label in reading_labels().items())
     parts += [f'{readings}. Each interval is the comparison\'s own 95 % interval; the words read p-values Holm-adjusted over '
               'its corpus\'s table (of no difference, and of the paper\'s own difference), so an interval clear of 0 can still '
-              'read "no difference shown", and one that misses the paper\'s number need not contradict it.', '']
+              'read "no difference shown" (its Holm-adjusted p then follows the words), and one that misses the paper\'s number '
+              'need not contradict it.', '']
     return '\n'.join(parts + [README_MARKS[1]])
 
 def fill_readme_results(text, reports_dir, corpora, readme_dir='.') -> str:
