@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The verdict campaign, the ambiguity map, then the balanced selection on fresh seeds: every sweep of
-# reports/synthetic/README.md and reports/emodb/README.md in the order they run, one at a time. Each sweep resumes its finished folds, so
-# the script can be stopped at any point and started again. Run it from the repository root:
+# reports/synthetic/README.md and reports/emodb/README.md in the order they run, one at a time. Each sweep
+# resumes its finished folds, so the script can be stopped at any point and started again. Run it from the
+# repository root:
 #
 #     bash reports/campaign.sh                     # EmoDB from ../shared/data/emodb; runs into reports/runs
 #     EMODB=/path/to/emodb RUNS=elsewhere bash reports/campaign.sh
