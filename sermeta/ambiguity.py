@@ -17,6 +17,7 @@ from .runs import finished_seeds, read_seeds
 from .synthetic import RATER_MODELS, regime_corpus, generate_corpus
 from .reproduce import synthetic_folder
 from .sweeps import AMBIGUITY
+from .intervals import ALPHA
 from .claims import FIRST_FRESH_SEED, seed_metrics, verdict_table, alike_seed, _seed_setups
 
 # %% auto #0
@@ -173,7 +174,7 @@ def _where(shown, rows) -> str:
              for regime, part in shown.groupby('regime', sort=False)]
     return ', '.join(parts)
 
-def ambiguity_sentence(intervals, *, alpha=0.05) -> str:
+def ambiguity_sentence(intervals, *, alpha=ALPHA) -> str:
     "Where, by the rule above, learning l and w beats (or loses to) the baseline and training on the votes."
     lw = intervals[intervals.role.isin(LW_ROLES)].astype({'diff': float, 'p_holm': float})
     if lw.empty: return "No regime has paired runs of Lw yet: the map cannot say where learning l and w pays."

@@ -10,8 +10,8 @@ from .core import CLASSES, reference_label, REFERENCE_LABELS
 from .paper import PAPER_TABLE3
 from .evaluate import label_fix_rates, classification_metrics, vote_distributions, soft_label_scores
 from .config import parse_setting, setting_name, Config, run_name, READINGS
-from .intervals import (paired_bootstrap, variance_components, detectable_difference, holm, verdict_word,
-                               _method_of, _paper_difference, _paired)
+from .intervals import (LEVEL, POWER, ALPHA, paired_bootstrap, variance_components, detectable_difference, holm,
+                               verdict_word, _method_of, _paper_difference, _paired)
 from .runs import (read_seeds, read_run, read_record, run_dir, finished_seeds, fold_records, run_config, run_precision, MODEL_PRECISION,
                           where_trained, node_names, FIRST_FRESH_SEED)
 
@@ -132,7 +132,7 @@ def _readers(runs, corpus) -> tuple:
 
 def verdict_table(runs, corpus, comparisons,       # [(run, reference run[, seeds])]; names may be settings ('Lw@...')
                   *, classes=CLASSES, seeds=None,  # None: every seed both runs finished; else only these
-                  n_boot=2000, seed=0, level=0.95, power=0.8, alpha=0.05,
+                  n_boot=2000, seed=0, level=LEVEL, power=POWER, alpha=ALPHA,
                   mixed='refuse',  # 'mark': keep pairs trained on different devices or precisions, marked
                   paper=None) -> pd.DataFrame:     # the paper's table of the rows compared (None: Table 2; PAPER_BALANCED, ...)
     "Per comparison and metric: difference, speaker-level interval, Holm p, detectable and paper's difference, verdict."
@@ -180,7 +180,7 @@ def _group_seeds(setups, run, reference, group) -> list:
 def _grouped_verdict(read, setups, rows, *, classes, n_boot, seed, paper=None) -> pd.DataFrame:
     "The verdict of `rows` (run, reference, seeds, seeds group), one Holm family, each row's group in `seeds_from`."
     table = _verdict(read, setups, [r[:3] for r in rows], classes=classes, seeds=None, n_boot=n_boot, seed=seed,
-                     level=0.95, power=0.8, alpha=0.05, mixed='mark', paper=paper)
+                     level=LEVEL, power=POWER, alpha=ALPHA, mixed='mark', paper=paper)
     table.insert(4, 'seeds_from', [g for *_, g in rows for _ in ('WA', 'UA')])
     return table
 

@@ -14,8 +14,13 @@ from .config import parse_setting
 from .runs import read_seeds
 
 # %% auto #0
-__all__ = ['paired_bootstrap', 'variance_components', 'standard_error', 'detectable_difference', 'seed_variance_limit',
-           'seeds_needed', 'power_table', 'holm', 'verdict_word']
+__all__ = ['LEVEL', 'ALPHA', 'POWER', 'paired_bootstrap', 'variance_components', 'standard_error', 'detectable_difference',
+           'seed_variance_limit', 'seeds_needed', 'power_table', 'holm', 'verdict_word']
+
+# %% ../nbs/16b_intervals.ipynb #6e6da918
+LEVEL = 0.95   # confidence of every interval
+ALPHA = 0.05   # two-sided significance of every test: an interval at LEVEL excludes a value exactly when p < ALPHA
+POWER = 0.8    # the power at which a difference is called detectable
 
 # %% ../nbs/16b_intervals.ipynb #74300a17
 def _right(preds, utt_ids, seeds) -> np.ndarray:
@@ -107,7 +112,7 @@ def _resampled(rng, n, shape) -> np.ndarray:
     drawn = rng.integers(0, n, (m, n)) + n * np.arange(m)[:, None]
     return np.bincount(drawn.ravel(), minlength=m * n).reshape(*shape, n).astype(float)
 
-def _bootstrap(sums, counts, *, n_boot, rng, level=0.95) -> tuple:
+def _bootstrap(sums, counts, *, n_boot, rng, level=LEVEL) -> tuple:
     "Estimates (..., 2), corrected draws (..., n_boot, 2), SE and df of WA and UA: seeds and clusters resampled."
     S, G, K = sums.shape[-3:]
     batch = sums.shape[:-3]
@@ -131,7 +136,7 @@ def _p_values(draws, n_boot, value=0.) -> np.ndarray:
 
 # %% ../nbs/16b_intervals.ipynb #5dd431ec
 def paired_bootstrap(a, b=None,       # prediction tables: utt_id, gold, pred, fold (and seed when there are several)
-                     classes=CLASSES, *, n_boot=2000, seed=0, level=0.95,
+                     classes=CLASSES, *, n_boot=2000, seed=0, level=LEVEL,
                      cluster='fold',   # the column that resamples together; 'utt_id': utterances
                      against=None) -> pd.DataFrame:  # {'WA': .., 'UA': ..}: also the p of a difference of that size
     "WA and UA of `a` minus `b` (or of `a` alone): estimate, interval over seeds and test folds, p, SE, df."
@@ -170,7 +175,7 @@ def standard_error(components, seeds) -> pd.Series:
 # %% ../nbs/16b_intervals.ipynb #5c42202d
 def detectable_difference(components,  # `variance_components` of a comparison
                           seeds=None,  # seeds to plan for (None: the seeds run)
-                          *, power=0.8, level=0.95) -> pd.Series:
+                          *, power=POWER, level=LEVEL) -> pd.Series:
     "Smallest true WA/UA difference found significant with `power`: (z_level + z_power) * SE(seeds)."
     seeds = components.seeds if seeds is None else seeds
     return (stats.norm.ppf((1 + level) / 2) + stats.norm.ppf(power)) * standard_error(components, seeds)
@@ -179,7 +184,7 @@ def seed_variance_limit(seeds, confidence=0.9) -> float:
     "Factor of the one-sided `confidence` upper limit of a variance measured at `seeds` seeds: (S-1)/chi2(1-conf, S-1)."
     return (seeds - 1) / stats.chi2.ppf(1 - confidence, seeds - 1) if seeds > 1 else np.nan
 
-def seeds_needed(components, difference, *, power=0.8, level=0.95,
+def seeds_needed(components, difference, *, power=POWER, level=LEVEL,
                  confidence=None,  # plan for the per-seed variance's upper limit at this confidence (None: its estimate)
                 ) -> pd.Series:
     "Seeds a comparison needs to detect `difference` (per metric) with `power`; inf where speakers forbid it."
@@ -215,7 +220,7 @@ def power_table(runs, corpus, run, reference='baseline', *,
                 seeds=None,                # the seeds to use (None: all both finished)
                 at=(1, 2, 3, 5, 10, 20),   # seed counts to plan for
                 differences=None,          # {'WA': .., 'UA': ..} to detect (None: the paper's)
-                classes=CLASSES, power=0.8, level=0.95, confidence=0.9) -> pd.DataFrame:
+                classes=CLASSES, power=POWER, level=LEVEL, confidence=0.9) -> pd.DataFrame:
     "Per metric: SE, the detectable difference at the seeds run and at `at` seeds, and seeds needed (and at the spread's upper limit)."
     a, b, _ = _paired(partial(read_seeds, runs, corpus), run, reference, seeds)
     parts = variance_components(a, b, classes)
@@ -242,7 +247,7 @@ def verdict_word(diff,           # our difference
                  paper_diff,     # the paper's difference (NaN: the paper makes no such comparison)
                  p_paper_holm,   # Holm-adjusted p of 'the difference is the paper's'
                  detectable,     # the difference detectable with 80 % power at the seeds run
-                 seeds, *, alpha=0.05) -> str:
+                 seeds, *, alpha=ALPHA) -> str:
     "The verdict of one comparison, by the rule above: its two tests, the paper's difference, the detectable one."
     if seeds < 2: return 'seed spread unknown'
     shown = p_holm < alpha

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt, seaborn as sns
 from .core import CLASSES, write_csv, atomic_write
 from .methods import get_method, TABLE2_ROWS
 from .config import parse_setting
+from .intervals import ALPHA
 from .claims import verdict_runs, seed_span
 from .runs import finished_seeds, fresh_first, read_seeds, read_record, run_dir, run_config, fold_records, where_trained
 from .folds import BALANCED_METHODS, balanced_corpus
@@ -178,7 +179,7 @@ def schedule_check(runs, corpus, names) -> pd.DataFrame:
 README_MARKS = ('<!-- verdict: written by sermeta.reports.write_readme_results; do not edit -->',
                 '<!-- end of the verdict -->')
 
-def _cell(rows, metric, alpha=0.05) -> str:
+def _cell(rows, metric, alpha=ALPHA) -> str:
     "'diff [interval] verdict'; where the interval is clear of 0 but the Holm-adjusted test is not, that p follows."
     r = rows[rows.metric == metric].iloc[0]
     clear_of_0 = r.ci_low > 0 or r.ci_high < 0
