@@ -16,12 +16,12 @@ from .runs import (read_seeds, read_run, read_record, run_dir, finished_seeds, f
                           where_trained, node_names, FIRST_FRESH_SEED)
 
 # %% auto #0
-__all__ = ['MIXED', 'VERDICT_COLUMNS', 'FIRST_FRESH_SEED', 'COMPUTE_COLUMNS', 'PRECISION_COLUMNS', 'PRECISION_RUNS',
-           'training_setups', 'seed_metrics', 'verdict_table', 'gains_vs_baseline', 'verdict_runs',
+__all__ = ['MIXED', 'VERDICT_COLUMNS', 'FIRST_FRESH_SEED', 'COMPUTE_COLUMNS', 'SEED_COST_COLUMNS', 'PRECISION_COLUMNS',
+           'PRECISION_RUNS', 'training_setups', 'seed_metrics', 'verdict_table', 'gains_vs_baseline', 'verdict_runs',
            'verdict_comparisons', 'alike_seed', 'corpus_verdict', 'fresh_gains', 'seed_span', 'campaign_compute',
-           'precision_check', 'precision_words', 'ambiguous_utterances', 'correction_scores', 'correction_table',
-           'disagreement', 'per_utterance', 'agreement_correlations', 'sensitivity_table', 'frontend_table',
-           'soft_label_table']
+           'seed_cost', 'precision_check', 'precision_words', 'ambiguous_utterances', 'correction_scores',
+           'correction_table', 'disagreement', 'per_utterance', 'agreement_correlations', 'sensitivity_table',
+           'frontend_table', 'soft_label_table']
 
 # %% ../nbs/16_claims.ipynb #a5855eba
 MIXED = ('refuse', 'mark')
@@ -232,6 +232,21 @@ def campaign_compute(runs, corpus, names, *, seeds_from=FIRST_FRESH_SEED) -> pd.
                          fold_minutes=per_seed.sum(), minutes_per_seed=per_seed.mean(), **where_trained(folds),
                          cpus=', '.join(sorted(set(folds.cpu)))))   # the processors' models (sermeta.runs.cpu_model)
     return pd.DataFrame(rows, columns=COMPUTE_COLUMNS)
+
+# %% ../nbs/16_claims.ipynb #6556fe11
+SEED_COST_COLUMNS = ['seeds', 'seeds_needed', 'seeds_needed_upper', 'minutes_per_seed', 'fold_hours_to_go',
+                     'fold_hours_to_go_upper']
+
+def seed_cost(power, compute, names) -> pd.DataFrame:
+    "Per metric of `power` (a `power_table`): the fold-hours the runs `names` (rows of `compute`) need to reach `seeds_needed`."
+    missing = [n for n in names if n not in set(compute.run)]
+    if missing: raise ValueError(f'no fresh seed of {", ".join(missing)} has finished: its cost per seed is unknown')
+    per_seed = compute.set_index('run').loc[list(names), 'minutes_per_seed'].sum()
+    to_go = lambda needed: np.maximum(needed - power.seeds, 0) * per_seed / 60    # inf seeds needed: inf hours
+    return pd.DataFrame({'seeds': power.seeds, 'seeds_needed': power.seeds_needed,
+                         'seeds_needed_upper': power.seeds_needed_upper, 'minutes_per_seed': per_seed,
+                         'fold_hours_to_go': to_go(power.seeds_needed), 'fold_hours_to_go_upper': to_go(power.seeds_needed_upper)},
+                        columns=SEED_COST_COLUMNS)
 
 # %% ../nbs/16_claims.ipynb #72a2ac47
 PRECISION_COLUMNS = ['run', 'metric', 'seeds', 'diff', 'ci_low', 'ci_high', 'seed_sd', 'within_seed_noise']
