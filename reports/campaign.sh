@@ -20,15 +20,19 @@ sermeta_reproduce() { cli sermeta_reproduce reproduce "$@"; }
 synthetic() { sermeta_sweep --corpus synthetic --scale 0.1 --max_epochs 20 --patience 3 --data_dir "$DATA" --runs "$RUNS" "$@"; }
 emodb() { sermeta_sweep --corpus emodb --root "$EMODB" --runs "$RUNS" "$@"; }
 step() { echo "== $* $(date -u +%FT%T)"; }
+# the fresh seeds of each sweep, from sermeta.claims.CAMPAIGN_SEEDS (the verdict tables count a row's seeds against them)
+campaign_seeds() { python -c "from sermeta.claims import CAMPAIGN_SEEDS; print(*CAMPAIGN_SEEDS['$1'])"; }
+verdict_seeds=$(campaign_seeds verdict)
+table2_lw_seeds=$(campaign_seeds table2_lw)
 
-for seed in 10 11 12 13 14 15 16 17 18 19; do step synthetic verdict seed "$seed"; synthetic --sweep verdict --seeds "$seed"; done
+for seed in $verdict_seeds; do step synthetic verdict seed "$seed"; synthetic --sweep verdict --seeds "$seed"; done
 # the balanced selection's Lw at the literal reading, paired with the balanced baseline's committed seeds and schedule
 step emodb balanced Lw seeds 0-1
 sermeta_reproduce --corpus emodb --root "$EMODB" --methods Lw --seeds 2 --max_epochs 60 --patience 10 --runs "$RUNS" --no_reports
-for seed in 10 11 12 13 14 15 16 17 18 19; do step emodb verdict seed "$seed"; emodb --sweep verdict --seeds "$seed"; done
+for seed in $verdict_seeds; do step emodb verdict seed "$seed"; emodb --sweep verdict --seeds "$seed"; done
 # Table 2's other alternating rows, read by the verdict on fresh seeds
-for seed in 10 11 12 13 14; do step synthetic table2_lw seed "$seed"; synthetic --sweep table2_lw --seeds "$seed"; done
-for seed in 10 11 12 13 14; do step emodb table2_lw seed "$seed"; emodb --sweep table2_lw --seeds "$seed"; done
+for seed in $table2_lw_seeds; do step synthetic table2_lw seed "$seed"; synthetic --sweep table2_lw --seeds "$seed"; done
+for seed in $table2_lw_seeds; do step emodb table2_lw seed "$seed"; emodb --sweep table2_lw --seeds "$seed"; done
 # the ambiguity map: one sweep per rater regime and seed (sermeta.ambiguity.campaign_commands)
 python -c "from sermeta.ambiguity import campaign_commands; print('\n'.join(campaign_commands(runs='$RUNS')))" |
 while read -r command; do step "$command"; $command --data_dir "$DATA"; done

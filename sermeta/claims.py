@@ -16,12 +16,12 @@ from .runs import (read_seeds, read_run, read_record, run_dir, finished_seeds, f
                           where_trained, node_names, FIRST_FRESH_SEED)
 
 # %% auto #0
-__all__ = ['MIXED', 'VERDICT_COLUMNS', 'FIRST_FRESH_SEED', 'COMPUTE_COLUMNS', 'SEED_COST_COLUMNS', 'PRECISION_COLUMNS',
-           'PRECISION_RUNS', 'training_setups', 'seed_metrics', 'verdict_table', 'gains_vs_baseline', 'verdict_runs',
-           'verdict_comparisons', 'alike_seed', 'corpus_verdict', 'fresh_gains', 'seed_span', 'campaign_compute',
-           'seed_cost', 'precision_check', 'precision_words', 'ambiguous_utterances', 'correction_scores',
-           'correction_table', 'disagreement', 'per_utterance', 'agreement_correlations', 'sensitivity_table',
-           'frontend_table', 'soft_label_table']
+__all__ = ['MIXED', 'VERDICT_COLUMNS', 'FIRST_FRESH_SEED', 'TABLE2_LW_ROWS', 'CAMPAIGN_SEEDS', 'COMPUTE_COLUMNS',
+           'SEED_COST_COLUMNS', 'PRECISION_COLUMNS', 'PRECISION_RUNS', 'training_setups', 'seed_metrics',
+           'verdict_table', 'gains_vs_baseline', 'verdict_runs', 'verdict_comparisons', 'planned_seeds', 'alike_seed',
+           'corpus_verdict', 'fresh_gains', 'seed_span', 'campaign_compute', 'seed_cost', 'precision_check',
+           'precision_words', 'ambiguous_utterances', 'correction_scores', 'correction_table', 'disagreement',
+           'per_utterance', 'agreement_correlations', 'sensitivity_table', 'frontend_table', 'soft_label_table']
 
 # %% ../nbs/16_claims.ipynb #a5855eba
 MIXED = ('refuse', 'mark')
@@ -149,6 +149,10 @@ def gains_vs_baseline(runs, corpus, methods, *, classes=CLASSES, reference='base
 
 # %% ../nbs/16_claims.ipynb #7ba24b0e
 FIRST_FRESH_SEED = 10   # seeds from here on chose nothing: the screens used seed 0, the confirmations 0-5
+TABLE2_LW_ROWS = ('L', 'w', 'Lw_pretrained')   # Table 2's other rows that learn labels or weights
+# the fresh seeds the campaign trains, by sweep: the key contrast at ten, Table 2's other l/w rows at five
+CAMPAIGN_SEEDS = dict(verdict=tuple(range(FIRST_FRESH_SEED, FIRST_FRESH_SEED + 10)),
+                      table2_lw=tuple(range(FIRST_FRESH_SEED, FIRST_FRESH_SEED + 5)))
 
 def verdict_runs() -> dict:
     "The runs of the key contrast, by role: the two readings of Lw and the control."
@@ -160,9 +164,14 @@ def verdict_comparisons() -> list:
     key = verdict_runs()
     fresh = [(key['literal'], 'baseline'), (key['table3'], 'baseline'), (key['control'], 'baseline'),
              (key['literal'], key['control']), (key['table3'], key['control']),
-             ('L', 'baseline'), ('w', 'baseline'), ('Lw_pretrained', 'baseline')]
+             *[(m, 'baseline') for m in TABLE2_LW_ROWS]]
     committed = [(m, 'baseline') for m in ('oversample', 'undersample', 'soft_target', 'pencil', 'cleanlab', 'svm')]
     return [(r, ref, 'fresh') for r, ref in fresh] + [(r, ref, 'committed') for r, ref in committed]
+
+def planned_seeds(run, reference) -> int:
+    "How many fresh seeds the campaign trains a verdict row on (`CAMPAIGN_SEEDS` of its sweep); 0: committed seeds."
+    if {run, reference} <= {'baseline', *verdict_runs().values()}: return len(CAMPAIGN_SEEDS['verdict'])
+    return len(CAMPAIGN_SEEDS['table2_lw']) if run in TABLE2_LW_ROWS and reference == 'baseline' else 0
 
 # %% ../nbs/16_claims.ipynb #ad0b1a31
 def alike_seed(ours, theirs, run, reference) -> bool:
@@ -192,6 +201,7 @@ def corpus_verdict(runs, corpus, *, classes=CLASSES, n_boot=2000, seed=0) -> tup
         seeds = _group_seeds(setups, run, reference, group)
         (rows if seeds else waiting).append((run, reference, seeds, group))
     table = _grouped_verdict(read, setups, rows, classes=classes, n_boot=n_boot, seed=seed)
+    table.insert(5, 'seeds_planned', [planned_seeds(r, ref) for r, ref in zip(table.run, table.reference)])
     return table, pd.DataFrame(waiting, columns=['run', 'reference', 'seeds', 'seeds_from']).drop(columns='seeds')
 
 # %% ../nbs/16_claims.ipynb #8af8833d

@@ -195,10 +195,15 @@ def run_label(run) -> str:
     "A run as a verdict table names it: a reading of `Lw` by its label, any other run by its name."
     return reading_labels().get(run, f'`{run}`')
 
+def _seeds(rows) -> str:
+    "'7 fresh', or '7 of 10 fresh' where the campaign plans more seeds than the row was read on (`seeds_planned`)."
+    r = rows.iloc[0]
+    planned = int(r.get('seeds_planned', 0))
+    return f"{int(r.seeds)} of {planned} {r.seeds_from}" if int(r.seeds) < planned else f"{int(r.seeds)} {r.seeds_from}"
+
 def verdict_summary(verdict) -> pd.DataFrame:
     "One row per comparison of a verdict table: the runs, seeds, and per metric 'diff [interval] verdict'."
-    rows = [dict(comparison=f'{run_label(run)} vs {run_label(ref)}', seeds=f"{int(part.seeds.iloc[0])} {part.seeds_from.iloc[0]}",
-                 WA=_cell(part, 'WA'), UA=_cell(part, 'UA'))
+    rows = [dict(comparison=f'{run_label(run)} vs {run_label(ref)}', seeds=_seeds(part), WA=_cell(part, 'WA'), UA=_cell(part, 'UA'))
             for (run, ref), part in verdict.groupby(['run', 'reference'], sort=False)]
     return pd.DataFrame(rows, columns=['comparison', 'seeds', 'WA', 'UA'])
 
@@ -215,7 +220,8 @@ def readme_results(reports_dir='reports', corpora=('synthetic', 'emodb'), *, rea
     parts += [f'{readings}. Each interval is the comparison\'s own 95 % interval; the words read p-values Holm-adjusted over '
               'its corpus\'s table (of no difference, and of the paper\'s own difference), so an interval clear of 0 can still '
               'read "no difference shown" (its Holm-adjusted p then follows the words), and one that misses the paper\'s number '
-              'need not contradict it.', '']
+              'need not contradict it. A row read on "n of m" fresh seeds is unfinished: the campaign plans m, n have finished, '
+              'and its words may still change.', '']
     return '\n'.join(parts + [README_MARKS[1]])
 
 def fill_readme_results(text, reports_dir, corpora, readme_dir='.') -> str:

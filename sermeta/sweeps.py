@@ -18,7 +18,7 @@ from .runs import run_dir, finished_seeds, read_seeds, read_run, DIVERGED
 from .experiment import run_grid, start_executor
 from .train import NonFiniteLoss
 from .reproduce import reproduce_config, default_jobs, prepare_corpus, synthetic_folder
-from .claims import correction_scores, seed_metrics
+from .claims import correction_scores, seed_metrics, TABLE2_LW_ROWS
 from .paper import PAPER_TABLE3
 
 # %% auto #0
@@ -115,7 +115,7 @@ def closest_to_table3(runs, corpus='synthetic', *, seed=0, screen=SENSITIVITY) -
 
 # %% ../nbs/11a_sweeps.ipynb #84353c92
 VERDICT = Sweep('verdict', ('baseline', 'Lw', 'label_smoothing'), ({},), (('Lw', READINGS['table3']),))
-TABLE2_LW = Sweep('table2_lw', ('L', 'w', 'Lw_pretrained'), ({},))
+TABLE2_LW = Sweep('table2_lw', TABLE2_LW_ROWS, ({},))
 SWEEPS.update(verdict=VERDICT, table2_lw=TABLE2_LW)
 
 # %% ../nbs/11a_sweeps.ipynb #b8455167
