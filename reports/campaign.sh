@@ -20,10 +20,10 @@ sermeta_reproduce() { cli sermeta_reproduce reproduce "$@"; }
 synthetic() { sermeta_sweep --corpus synthetic --scale 0.1 --max_epochs 20 --patience 3 --data_dir "$DATA" --runs "$RUNS" "$@"; }
 emodb() { sermeta_sweep --corpus emodb --root "$EMODB" --runs "$RUNS" "$@"; }
 step() { echo "== $* $(date -u +%FT%T)"; }
-# the fresh seeds of each sweep, from sermeta.claims.CAMPAIGN_SEEDS (the verdict tables count a row's seeds against them)
-campaign_seeds() { python -c "from sermeta.claims import CAMPAIGN_SEEDS; print(*CAMPAIGN_SEEDS['$1'])"; }
-verdict_seeds=$(campaign_seeds verdict)
-table2_lw_seeds=$(campaign_seeds table2_lw)
+# the fresh seeds of each sweep, from sermeta.claims.SWEEP_SEEDS (the verdict tables count a row's seeds against them)
+sweep_seeds() { python -c "from sermeta.claims import SWEEP_SEEDS; print(*SWEEP_SEEDS['$1'])"; }
+verdict_seeds=$(sweep_seeds verdict)
+table2_lw_seeds=$(sweep_seeds table2_lw)
 
 for seed in $verdict_seeds; do step synthetic verdict seed "$seed"; synthetic --sweep verdict --seeds "$seed"; done
 # the balanced selection's Lw at the literal reading, paired with the balanced baseline's committed seeds and schedule

@@ -16,7 +16,7 @@ from .runs import (read_seeds, read_run, read_record, run_dir, finished_seeds, f
                           where_trained, node_names, FIRST_FRESH_SEED)
 
 # %% auto #0
-__all__ = ['MIXED', 'VERDICT_COLUMNS', 'FIRST_FRESH_SEED', 'TABLE2_LW_ROWS', 'CAMPAIGN_SEEDS', 'COMPUTE_COLUMNS',
+__all__ = ['MIXED', 'VERDICT_COLUMNS', 'FIRST_FRESH_SEED', 'TABLE2_LW_ROWS', 'SWEEP_SEEDS', 'COMPUTE_COLUMNS',
            'SEED_COST_COLUMNS', 'PRECISION_COLUMNS', 'PRECISION_RUNS', 'training_setups', 'seed_metrics',
            'verdict_table', 'gains_vs_baseline', 'verdict_runs', 'verdict_comparisons', 'planned_seeds', 'alike_seed',
            'corpus_verdict', 'fresh_gains', 'seed_span', 'campaign_compute', 'seed_cost', 'precision_check',
@@ -151,8 +151,8 @@ def gains_vs_baseline(runs, corpus, methods, *, classes=CLASSES, reference='base
 FIRST_FRESH_SEED = 10   # seeds from here on chose nothing: the screens used seed 0, the confirmations 0-5
 TABLE2_LW_ROWS = ('L', 'w', 'Lw_pretrained')   # Table 2's other rows that learn labels or weights
 # the fresh seeds the campaign trains, by sweep: the key contrast at ten, Table 2's other l/w rows at five
-CAMPAIGN_SEEDS = dict(verdict=tuple(range(FIRST_FRESH_SEED, FIRST_FRESH_SEED + 10)),
-                      table2_lw=tuple(range(FIRST_FRESH_SEED, FIRST_FRESH_SEED + 5)))
+SWEEP_SEEDS = dict(verdict=tuple(range(FIRST_FRESH_SEED, FIRST_FRESH_SEED + 10)),
+                   table2_lw=tuple(range(FIRST_FRESH_SEED, FIRST_FRESH_SEED + 5)))
 
 def verdict_runs() -> dict:
     "The runs of the key contrast, by role: the two readings of Lw and the control."
@@ -169,9 +169,9 @@ def verdict_comparisons() -> list:
     return [(r, ref, 'fresh') for r, ref in fresh] + [(r, ref, 'committed') for r, ref in committed]
 
 def planned_seeds(run, reference) -> int:
-    "How many fresh seeds the campaign trains a verdict row on (`CAMPAIGN_SEEDS` of its sweep); 0: committed seeds."
-    if {run, reference} <= {'baseline', *verdict_runs().values()}: return len(CAMPAIGN_SEEDS['verdict'])
-    return len(CAMPAIGN_SEEDS['table2_lw']) if run in TABLE2_LW_ROWS and reference == 'baseline' else 0
+    "How many fresh seeds the campaign trains a verdict row on (`SWEEP_SEEDS` of its sweep); 0: committed seeds."
+    if {run, reference} <= {'baseline', *verdict_runs().values()}: return len(SWEEP_SEEDS['verdict'])
+    return len(SWEEP_SEEDS['table2_lw']) if run in TABLE2_LW_ROWS and reference == 'baseline' else 0
 
 # %% ../nbs/16_claims.ipynb #ad0b1a31
 def alike_seed(ours, theirs, run, reference) -> bool:

@@ -150,11 +150,11 @@ def test_the_campaign_script_parses_and_runs_only_what_exists():
     for command in defined:
         r = subprocess.run(['bash', '-c', functions + f'\n{command} --help'], capture_output=True, text=True, cwd=REPO)
         assert r.returncode == 0 and r.stdout.startswith(f'usage: {command}'), r.stderr[-1000:]
-    # the verdict's sweeps train the fresh seeds sermeta.claims.CAMPAIGN_SEEDS names, the ones the verdict tables count
-    from sermeta.claims import CAMPAIGN_SEEDS
-    seeds_function = next(l for l in text.splitlines() if l.startswith('campaign_seeds() {'))
-    for sweep, seeds in CAMPAIGN_SEEDS.items():
-        r = subprocess.run(['bash', '-c', seeds_function + f'\ncampaign_seeds {sweep}'], capture_output=True, text=True, cwd=REPO)
+    # the verdict's sweeps train the fresh seeds sermeta.claims.SWEEP_SEEDS names, the ones the verdict tables count
+    from sermeta.claims import SWEEP_SEEDS
+    seeds_function = next(l for l in text.splitlines() if l.startswith('sweep_seeds() {'))
+    for sweep, seeds in SWEEP_SEEDS.items():
+        r = subprocess.run(['bash', '-c', seeds_function + f'\nsweep_seeds {sweep}'], capture_output=True, text=True, cwd=REPO)
         assert r.stdout.split() == [str(s) for s in seeds], r.stderr[-1000:]
         assert len(re.findall(rf'^for seed in \${sweep}_seeds; do .* --sweep {sweep} ', text, flags=re.M)) == 2  # both corpora
     assert not re.search(r'^for seed in \d', text, flags=re.M)   # no seed list typed beside them
