@@ -10,18 +10,19 @@ from .core import CLASSES, reference_label, REFERENCE_LABELS
 from .paper import PAPER_TABLE3
 from .evaluate import label_fix_rates, classification_metrics, vote_distributions, soft_label_scores
 from .config import parse_setting, setting_name, Config, run_name, READINGS
-from .intervals import (LEVEL, POWER, ALPHA, paired_bootstrap, variance_components, detectable_difference, holm,
+from .intervals import (LEVEL, POWER, ALPHA, paired_bootstrap, variance_components, detectable_difference, holm, power_table,
                                verdict_word, _method_of, _paper_difference, _paired)
 from .runs import (read_seeds, read_run, read_record, run_dir, finished_seeds, fold_records, run_config, run_precision, MODEL_PRECISION,
                           where_trained, node_names, FIRST_FRESH_SEED)
 
 # %% auto #0
-__all__ = ['MIXED', 'VERDICT_COLUMNS', 'FIRST_FRESH_SEED', 'TABLE2_LW_ROWS', 'SWEEP_SEEDS', 'COMPUTE_COLUMNS',
+__all__ = ['MIXED', 'VERDICT_COLUMNS', 'FIRST_FRESH_SEED', 'TABLE2_LW_ROWS', 'SWEEP_SEEDS', 'EXTENSION_CAP', 'COMPUTE_COLUMNS',
            'SEED_COST_COLUMNS', 'PRECISION_COLUMNS', 'PRECISION_RUNS', 'training_setups', 'seed_metrics',
-           'verdict_table', 'gains_vs_baseline', 'verdict_runs', 'verdict_comparisons', 'planned_seeds', 'alike_seed',
-           'corpus_verdict', 'fresh_gains', 'seed_span', 'campaign_compute', 'seed_cost', 'precision_check',
-           'precision_words', 'ambiguous_utterances', 'correction_scores', 'correction_table', 'disagreement',
-           'per_utterance', 'agreement_correlations', 'sensitivity_table', 'frontend_table', 'soft_label_table']
+           'verdict_table', 'gains_vs_baseline', 'verdict_runs', 'verdict_comparisons', 'planned_seeds',
+           'extension_from', 'extension_seeds', 'alike_seed', 'corpus_verdict', 'fresh_gains', 'seed_span',
+           'campaign_compute', 'seed_cost', 'precision_check', 'precision_words', 'ambiguous_utterances',
+           'correction_scores', 'correction_table', 'disagreement', 'per_utterance', 'agreement_correlations',
+           'sensitivity_table', 'frontend_table', 'soft_label_table']
 
 # %% ../nbs/16_claims.ipynb #a5855eba
 MIXED = ('refuse', 'mark')
@@ -168,10 +169,34 @@ def verdict_comparisons() -> list:
     committed = [(m, 'baseline') for m in ('oversample', 'undersample', 'soft_target', 'pencil', 'cleanlab', 'svm')]
     return [(r, ref, 'fresh') for r, ref in fresh] + [(r, ref, 'committed') for r, ref in committed]
 
-def planned_seeds(run, reference) -> int:
-    "How many fresh seeds the campaign trains a verdict row on (`SWEEP_SEEDS` of its sweep); 0: committed seeds."
-    if {run, reference} <= {'baseline', *verdict_runs().values()}: return len(SWEEP_SEEDS['verdict'])
+def planned_seeds(run, reference, *, extension=0) -> int:
+    "Fresh seeds planned for a verdict row: its sweep's SWEEP_SEEDS, plus `extension` for the key contrast; 0: committed."
+    if {run, reference} <= {'baseline', *verdict_runs().values()}: return len(SWEEP_SEEDS['verdict']) + extension
     return len(SWEEP_SEEDS['table2_lw']) if run in TABLE2_LW_ROWS and reference == 'baseline' else 0
+
+# %% ../nbs/16_claims.ipynb #3b977bcb
+EXTENSION_CAP = 30   # the most fresh seeds the key contrast is extended to
+
+def extension_from(seeds_needed, *, planned=SWEEP_SEEDS['verdict'], cap=EXTENSION_CAP) -> list:
+    "The seeds past `planned` that reach the larger finite `seeds_needed` (per metric), at most `cap` seeds in all."
+    needed = pd.Series(seeds_needed, dtype=float)
+    needed = needed[np.isfinite(needed)]
+    total = int(min(needed.max(), cap)) if len(needed) else 0
+    return list(range(planned[-1] + 1, planned[0] + total))
+
+def _plan_finished(runs, corpus) -> bool:
+    "Whether the literal Lw and the baseline both finished every seed of SWEEP_SEEDS['verdict'] in `runs`/`corpus`."
+    done = set(finished_seeds(runs, corpus, verdict_runs()['literal'])) & set(finished_seeds(runs, corpus, 'baseline'))
+    return set(SWEEP_SEEDS['verdict']) <= done
+
+def extension_seeds(runs, corpus, *, classes=CLASSES, cap=EXTENSION_CAP) -> list:
+    "The fresh seeds past SWEEP_SEEDS['verdict'] that the power analysis at exactly those seeds asks for (one estimate)."
+    planned = SWEEP_SEEDS['verdict']
+    if not _plan_finished(runs, corpus):
+        raise ValueError(f"{runs}/{corpus}: the key contrast has not finished seeds {planned[0]}-{planned[-1]}, which the extension "
+                         f"is estimated from: run sermeta_sweep --corpus {corpus} --sweep verdict on them first")
+    power = power_table(runs, corpus, verdict_runs()['literal'], 'baseline', seeds=planned, classes=classes)
+    return extension_from(power.seeds_needed, planned=planned, cap=cap)
 
 # %% ../nbs/16_claims.ipynb #ad0b1a31
 def alike_seed(ours, theirs, run, reference) -> bool:
@@ -201,7 +226,8 @@ def corpus_verdict(runs, corpus, *, classes=CLASSES, n_boot=2000, seed=0) -> tup
         seeds = _group_seeds(setups, run, reference, group)
         (rows if seeds else waiting).append((run, reference, seeds, group))
     table = _grouped_verdict(read, setups, rows, classes=classes, n_boot=n_boot, seed=seed)
-    table.insert(5, 'seeds_planned', [planned_seeds(r, ref) for r, ref in zip(table.run, table.reference)])
+    extension = len(extension_seeds(runs, corpus, classes=classes)) if _plan_finished(runs, corpus) else 0
+    table.insert(5, 'seeds_planned', [planned_seeds(r, ref, extension=extension) for r, ref in zip(table.run, table.reference)])
     return table, pd.DataFrame(waiting, columns=['run', 'reference', 'seeds', 'seeds_from']).drop(columns='seeds')
 
 # %% ../nbs/16_claims.ipynb #8af8833d
