@@ -18,7 +18,7 @@ from .synthetic import RATER_MODELS, regime_corpus, generate_corpus
 from .reproduce import synthetic_folder
 from .sweeps import AMBIGUITY
 from .intervals import ALPHA
-from .claims import FIRST_FRESH_SEED, seed_metrics, verdict_table, alike_seed, _seed_setups
+from .claims import FIRST_FRESH_SEED, fresh_seeds, seed_metrics, verdict_table, alike_seed, _seed_setups
 
 # %% auto #0
 __all__ = ['REGIMES', 'LW_ROLES', 'REFERENCES', 'INTERVAL_COLUMNS', 'CAMPAIGN_SEEDS', 'CAMPAIGN_SCHEDULE', 'map_runs',
@@ -109,12 +109,12 @@ def regime_intervals(runs, regime, *, seeds_from=FIRST_FRESH_SEED, n_boot=2000, 
     return table[INTERVAL_COLUMNS], left
 
 # %% ../nbs/16c_ambiguity.ipynb #6187831d
-CAMPAIGN_SEEDS = {'designed': 3, 'cremad': 5, 'cremad_half': 3}  # fresh seeds per regime, from FIRST_FRESH_SEED
+CAMPAIGN_SEEDS = {'designed': fresh_seeds(3), 'cremad': fresh_seeds(5), 'cremad_half': fresh_seeds(3)}  # the seeds of each regime
 CAMPAIGN_SCHEDULE = '--max_epochs 20 --patience 3'  # make reproduce's, that of every committed synthetic run
 
 def _missing(runs, regime, seeds_from, scale) -> list:
-    "The rows of `regime` with fewer finished fresh seeds than CAMPAIGN_SEEDS, and the command that trains them."
-    corpus, wanted = regime_corpus(regime), list(range(seeds_from, seeds_from + CAMPAIGN_SEEDS[regime]))
+    "The rows of `regime` missing a seed of CAMPAIGN_SEEDS (from `seeds_from` on), and the command that trains them."
+    corpus, wanted = regime_corpus(regime), [s for s in CAMPAIGN_SEEDS[regime] if s >= seeds_from]
     rows = []
     for role, name in map_runs().items():
         todo = sorted(set(wanted) - set(finished_seeds(runs, corpus, name)))
@@ -224,10 +224,10 @@ def gain_figure(data):
     return fig
 
 # %% ../nbs/16c_ambiguity.ipynb #83a94f75
-def campaign_commands(*, scale=0.1, runs='reports/runs', seeds_from=FIRST_FRESH_SEED, bf16=False) -> list:
+def campaign_commands(*, scale=0.1, runs='reports/runs', bf16=False) -> list:
     "The campaign as commands: one `sermeta_sweep` per regime and fresh seed (CAMPAIGN_SEEDS), CREMA-D's crowd first."
     precision = ' --bf16' if bf16 else ''   # the verdict campaign's precision, so the reused runs share it
     return [f"sermeta_sweep --corpus {regime_corpus(r)} --scale {scale:g} {CAMPAIGN_SCHEDULE} --sweep ambiguity --seeds {s}"
             f"{precision} --runs {runs}"
-            for r in ('cremad', 'cremad_half', 'designed') for s in range(seeds_from, seeds_from + CAMPAIGN_SEEDS[r])]
+            for r in ('cremad', 'cremad_half', 'designed') for s in CAMPAIGN_SEEDS[r]]
 

@@ -18,7 +18,7 @@ from .runs import (read_seeds, read_run, read_record, run_dir, finished_seeds, f
 # %% auto #0
 __all__ = ['MIXED', 'VERDICT_COLUMNS', 'FIRST_FRESH_SEED', 'TABLE2_LW_ROWS', 'SWEEP_SEEDS', 'EXTENSION_CAP', 'COMPUTE_COLUMNS',
            'SEED_COST_COLUMNS', 'PRECISION_COLUMNS', 'PRECISION_RUNS', 'training_setups', 'seed_metrics',
-           'verdict_table', 'gains_vs_baseline', 'verdict_runs', 'verdict_comparisons', 'planned_seeds',
+           'verdict_table', 'gains_vs_baseline', 'fresh_seeds', 'verdict_runs', 'verdict_comparisons', 'planned_seeds',
            'extension_from', 'extension_seeds', 'alike_seed', 'corpus_verdict', 'fresh_gains', 'seed_span',
            'campaign_compute', 'seed_cost', 'precision_check', 'precision_words', 'ambiguous_utterances',
            'correction_scores', 'correction_table', 'disagreement', 'per_utterance', 'agreement_correlations',
@@ -151,9 +151,12 @@ def gains_vs_baseline(runs, corpus, methods, *, classes=CLASSES, reference='base
 # %% ../nbs/16_claims.ipynb #7ba24b0e
 FIRST_FRESH_SEED = 10   # seeds from here on chose nothing: the screens used seed 0, the confirmations 0-5
 TABLE2_LW_ROWS = ('L', 'w', 'Lw_pretrained')   # Table 2's other rows that learn labels or weights
+def fresh_seeds(n) -> tuple:
+    "The first `n` fresh seeds, from FIRST_FRESH_SEED on: every plan of the campaign (this one, the ambiguity map's) uses it."
+    return tuple(range(FIRST_FRESH_SEED, FIRST_FRESH_SEED + n))
+
 # the fresh seeds the campaign trains, by sweep: the key contrast at ten, Table 2's other l/w rows at five
-SWEEP_SEEDS = dict(verdict=tuple(range(FIRST_FRESH_SEED, FIRST_FRESH_SEED + 10)),
-                   table2_lw=tuple(range(FIRST_FRESH_SEED, FIRST_FRESH_SEED + 5)))
+SWEEP_SEEDS = dict(verdict=fresh_seeds(10), table2_lw=fresh_seeds(5))
 
 def verdict_runs() -> dict:
     "The runs of the key contrast, by role: the two readings of Lw and the control."
@@ -184,18 +187,18 @@ def extension_from(seeds_needed, *, planned=SWEEP_SEEDS['verdict'], cap=EXTENSIO
     total = int(min(needed.max(), cap)) if len(needed) else 0
     return list(range(planned[-1] + 1, planned[0] + total))
 
-def _plan_finished(runs, corpus) -> bool:
-    "Whether the literal Lw and the baseline both finished every seed of SWEEP_SEEDS['verdict'] in `runs`/`corpus`."
-    done = set(finished_seeds(runs, corpus, verdict_runs()['literal'])) & set(finished_seeds(runs, corpus, 'baseline'))
-    return set(SWEEP_SEEDS['verdict']) <= done
+def _plan_finished(setups) -> bool:
+    "Whether the literal Lw and the baseline both finished every seed of SWEEP_SEEDS['verdict'] (`setups`: `_readers`' second)."
+    return set(SWEEP_SEEDS['verdict']) <= set(setups(verdict_runs()['literal'])) & set(setups('baseline'))
 
-def extension_seeds(runs, corpus, *, classes=CLASSES, cap=EXTENSION_CAP) -> list:
+def extension_seeds(runs, corpus, *, classes=CLASSES, cap=EXTENSION_CAP,
+                    readers=None) -> list:   # `_readers(runs, corpus)` already holding the runs (None: read them here)
     "The fresh seeds past SWEEP_SEEDS['verdict'] that the power analysis at exactly those seeds asks for (one estimate)."
-    planned = SWEEP_SEEDS['verdict']
-    if not _plan_finished(runs, corpus):
+    planned, (read, setups) = SWEEP_SEEDS['verdict'], readers or _readers(runs, corpus)
+    if not _plan_finished(setups):
         raise ValueError(f"{runs}/{corpus}: the key contrast has not finished seeds {planned[0]}-{planned[-1]}, which the extension "
                          f"is estimated from: run sermeta_sweep --corpus {corpus} --sweep verdict on them first")
-    power = power_table(runs, corpus, verdict_runs()['literal'], 'baseline', seeds=planned, classes=classes)
+    power = power_table(runs, corpus, verdict_runs()['literal'], 'baseline', seeds=planned, classes=classes, read=read)
     return extension_from(power.seeds_needed, planned=planned, cap=cap)
 
 # %% ../nbs/16_claims.ipynb #ad0b1a31
@@ -226,7 +229,8 @@ def corpus_verdict(runs, corpus, *, classes=CLASSES, n_boot=2000, seed=0) -> tup
         seeds = _group_seeds(setups, run, reference, group)
         (rows if seeds else waiting).append((run, reference, seeds, group))
     table = _grouped_verdict(read, setups, rows, classes=classes, n_boot=n_boot, seed=seed)
-    extension = len(extension_seeds(runs, corpus, classes=classes)) if _plan_finished(runs, corpus) else 0
+    finished = _plan_finished(setups)   # the ten planned seeds of the key contrast: its plan now includes the extension
+    extension = len(extension_seeds(runs, corpus, classes=classes, readers=(read, setups))) if finished else 0
     table.insert(5, 'seeds_planned', [planned_seeds(r, ref, extension=extension) for r, ref in zip(table.run, table.reference)])
     return table, pd.DataFrame(waiting, columns=['run', 'reference', 'seeds', 'seeds_from']).drop(columns='seeds')
 

@@ -220,9 +220,10 @@ def power_table(runs, corpus, run, reference='baseline', *,
                 seeds=None,                # the seeds to use (None: all both finished)
                 at=(1, 2, 3, 5, 10, 20),   # seed counts to plan for
                 differences=None,          # {'WA': .., 'UA': ..} to detect (None: the paper's)
-                classes=CLASSES, power=POWER, level=LEVEL, confidence=0.9) -> pd.DataFrame:
+                classes=CLASSES, power=POWER, level=LEVEL, confidence=0.9,
+                read=None) -> pd.DataFrame:   # a reader of a run name's seeds (`read_seeds` on `runs`/`corpus`)
     "Per metric: SE, the detectable difference at the seeds run and at `at` seeds, and seeds needed (and at the spread's upper limit)."
-    a, b, _ = _paired(partial(read_seeds, runs, corpus), run, reference, seeds)
+    a, b, _ = _paired(read or partial(read_seeds, runs, corpus), run, reference, seeds)
     parts = variance_components(a, b, classes)
     out = parts[['seeds', 'diff', 'seed_var', 'cluster_var', 'cell_var']].assign(se=standard_error(parts, parts.seeds))
     for k in at: out[f'detectable_at_{k}'] = detectable_difference(parts, k, power=power, level=level)
