@@ -17,12 +17,12 @@ from .runs import (read_seeds, read_run, read_record, run_dir, finished_seeds, f
 
 # %% auto #0
 __all__ = ['MIXED', 'VERDICT_COLUMNS', 'FIRST_FRESH_SEED', 'TABLE2_LW_ROWS', 'SWEEP_SEEDS', 'EXTENSION_CAP', 'COMPUTE_COLUMNS',
-           'SEED_COST_COLUMNS', 'PRECISION_COLUMNS', 'PRECISION_RUNS', 'training_setups', 'seed_metrics',
-           'verdict_table', 'gains_vs_baseline', 'fresh_seeds', 'verdict_runs', 'verdict_comparisons', 'planned_seeds',
-           'extension_from', 'extension_seeds', 'alike_seed', 'corpus_verdict', 'fresh_gains', 'seed_span',
-           'campaign_compute', 'seed_cost', 'precision_check', 'precision_words', 'ambiguous_utterances',
-           'correction_scores', 'correction_table', 'disagreement', 'per_utterance', 'agreement_correlations',
-           'sensitivity_table', 'frontend_table', 'soft_label_table']
+           'SEED_COST_COLUMNS', 'PLAN_COLUMNS', 'PRECISION_COLUMNS', 'PRECISION_RUNS', 'training_setups',
+           'seed_metrics', 'verdict_table', 'gains_vs_baseline', 'fresh_seeds', 'verdict_runs', 'verdict_comparisons',
+           'planned_seeds', 'extension_from', 'extension_seeds', 'alike_seed', 'corpus_verdict', 'fresh_gains',
+           'seed_span', 'campaign_compute', 'seed_cost', 'campaign_plan', 'precision_check', 'precision_words',
+           'ambiguous_utterances', 'correction_scores', 'correction_table', 'disagreement', 'per_utterance',
+           'agreement_correlations', 'sensitivity_table', 'frontend_table', 'soft_label_table']
 
 # %% ../nbs/16_claims.ipynb #a5855eba
 MIXED = ('refuse', 'mark')
@@ -287,6 +287,34 @@ def seed_cost(power, compute, names) -> pd.DataFrame:
                          'seeds_needed_upper': power.seeds_needed_upper, 'minutes_per_seed': per_seed,
                          'fold_hours_to_go': to_go(power.seeds_needed), 'fold_hours_to_go_upper': to_go(power.seeds_needed_upper)},
                         columns=SEED_COST_COLUMNS)
+
+# %% ../nbs/16_claims.ipynb #35dc1bd9
+PLAN_COLUMNS = ['sweep', 'run', 'seeds_planned', 'seeds_finished', 'seeds_to_go', 'minutes_per_seed', 'fold_hours_to_go']
+
+def _sweep_plans(runs, corpus, readers, classes) -> dict:
+    "sweep -> (its runs, its planned seeds): the key contrast (with its extension once fixed), Table 2's l/w rows."
+    planned = list(SWEEP_SEEDS['verdict'])
+    if _plan_finished(readers[1]): planned += extension_seeds(runs, corpus, classes=classes, readers=readers)
+    return dict(verdict=(['baseline', *verdict_runs().values()], planned),
+                table2_lw=(list(TABLE2_LW_ROWS), list(SWEEP_SEEDS['table2_lw'])))
+
+def _minutes_per_seed(runs, corpus, name) -> float:
+    "The fold-minutes a fresh seed of `name` took here (mean over its fresh seeds); NaN before its first."
+    compute = campaign_compute(runs, corpus, [name])
+    return compute.minutes_per_seed.iloc[0] if len(compute) else np.nan
+
+def campaign_plan(runs, corpus, *, classes=CLASSES) -> pd.DataFrame:
+    "Per sweep of the verdict's campaign and run: fresh seeds planned, finished and to go, and their fold-hours here."
+    readers = _readers(runs, corpus)
+    rows = []
+    for sweep, (names, planned) in _sweep_plans(runs, corpus, readers, classes).items():
+        for name in names:
+            to_go = len(set(planned) - set(readers[1](name)))
+            per_seed = _minutes_per_seed(runs, corpus, name)
+            rows.append(dict(sweep=sweep, run=name, seeds_planned=len(planned), seeds_finished=len(planned) - to_go,
+                             seeds_to_go=to_go, minutes_per_seed=per_seed,
+                             fold_hours_to_go=to_go * per_seed / 60 if to_go else 0.0))
+    return pd.DataFrame(rows, columns=PLAN_COLUMNS)
 
 # %% ../nbs/16_claims.ipynb #72a2ac47
 PRECISION_COLUMNS = ['run', 'metric', 'seeds', 'diff', 'ci_low', 'ci_high', 'seed_sd', 'within_seed_noise']
