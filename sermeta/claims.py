@@ -19,10 +19,10 @@ from .runs import (read_seeds, read_run, read_record, run_dir, finished_seeds, f
 __all__ = ['MIXED', 'VERDICT_COLUMNS', 'FIRST_FRESH_SEED', 'TABLE2_LW_ROWS', 'SWEEP_SEEDS', 'EXTENSION_CAP', 'COMPUTE_COLUMNS',
            'SEED_COST_COLUMNS', 'PLAN_COLUMNS', 'PRECISION_COLUMNS', 'PRECISION_RUNS', 'training_setups',
            'seed_metrics', 'verdict_table', 'gains_vs_baseline', 'fresh_seeds', 'verdict_runs', 'verdict_comparisons',
-           'planned_seeds', 'extension_from', 'extension_seeds', 'alike_seed', 'corpus_verdict', 'fresh_gains',
-           'seed_span', 'campaign_compute', 'seed_cost', 'campaign_plan', 'precision_check', 'precision_words',
-           'ambiguous_utterances', 'correction_scores', 'correction_table', 'disagreement', 'per_utterance',
-           'agreement_correlations', 'sensitivity_table', 'frontend_table', 'soft_label_table']
+           'sweep_plans', 'planned_seeds', 'extension_from', 'extension_seeds', 'alike_seed', 'corpus_verdict',
+           'fresh_gains', 'seed_span', 'campaign_compute', 'seed_cost', 'campaign_plan', 'precision_check',
+           'precision_words', 'ambiguous_utterances', 'correction_scores', 'correction_table', 'disagreement',
+           'per_utterance', 'agreement_correlations', 'sensitivity_table', 'frontend_table', 'soft_label_table']
 
 # %% ../nbs/16_claims.ipynb #a5855eba
 MIXED = ('refuse', 'mark')
@@ -172,10 +172,16 @@ def verdict_comparisons() -> list:
     committed = [(m, 'baseline') for m in ('oversample', 'undersample', 'soft_target', 'pencil', 'cleanlab', 'svm')]
     return [(r, ref, 'fresh') for r, ref in fresh] + [(r, ref, 'committed') for r, ref in committed]
 
-def planned_seeds(run, reference, *, extension=0) -> int:
-    "Fresh seeds planned for a verdict row: its sweep's SWEEP_SEEDS, plus `extension` for the key contrast; 0: committed."
-    if {run, reference} <= {'baseline', *verdict_runs().values()}: return len(SWEEP_SEEDS['verdict']) + extension
-    return len(SWEEP_SEEDS['table2_lw']) if run in TABLE2_LW_ROWS and reference == 'baseline' else 0
+def sweep_plans(extension=()) -> dict:
+    "sweep -> (its runs, its fresh seeds): the key contrast (with `extension`, its seeds past the ten), Table 2's l/w rows."
+    return dict(verdict=(['baseline', *verdict_runs().values()], [*SWEEP_SEEDS['verdict'], *extension]),
+                table2_lw=(list(TABLE2_LW_ROWS), list(SWEEP_SEEDS['table2_lw'])))
+
+def planned_seeds(run, reference, *, extension=()) -> int:
+    "Fresh seeds planned for a verdict row: those of the sweep that trains `run` beside `reference`; 0: committed seeds."
+    for names, seeds in sweep_plans(extension).values():
+        if run in names and reference in {'baseline', *names}: return len(seeds)
+    return 0
 
 # %% ../nbs/16_claims.ipynb #3b977bcb
 EXTENSION_CAP = 30   # the most fresh seeds the key contrast is extended to
@@ -200,6 +206,10 @@ def extension_seeds(runs, corpus, *, classes=CLASSES, cap=EXTENSION_CAP,
                          f"is estimated from: run sermeta_sweep --corpus {corpus} --sweep verdict on them first")
     power = power_table(runs, corpus, verdict_runs()['literal'], 'baseline', seeds=planned, classes=classes, read=read)
     return extension_from(power.seeds_needed, planned=planned, cap=cap)
+
+def _fixed_extension(runs, corpus, readers, classes) -> list:
+    "The key contrast's extension once its ten planned seeds have finished (fixed from then on); [] before."
+    return extension_seeds(runs, corpus, classes=classes, readers=readers) if _plan_finished(readers[1]) else []
 
 # %% ../nbs/16_claims.ipynb #ad0b1a31
 def alike_seed(ours, theirs, run, reference) -> bool:
@@ -229,8 +239,7 @@ def corpus_verdict(runs, corpus, *, classes=CLASSES, n_boot=2000, seed=0) -> tup
         seeds = _group_seeds(setups, run, reference, group)
         (rows if seeds else waiting).append((run, reference, seeds, group))
     table = _grouped_verdict(read, setups, rows, classes=classes, n_boot=n_boot, seed=seed)
-    finished = _plan_finished(setups)   # the ten planned seeds of the key contrast: its plan now includes the extension
-    extension = len(extension_seeds(runs, corpus, classes=classes, readers=(read, setups))) if finished else 0
+    extension = _fixed_extension(runs, corpus, (read, setups), classes)   # counted once the ten planned seeds finished
     table.insert(5, 'seeds_planned', [planned_seeds(r, ref, extension=extension) for r, ref in zip(table.run, table.reference)])
     return table, pd.DataFrame(waiting, columns=['run', 'reference', 'seeds', 'seeds_from']).drop(columns='seeds')
 
@@ -291,13 +300,6 @@ def seed_cost(power, compute, names) -> pd.DataFrame:
 # %% ../nbs/16_claims.ipynb #35dc1bd9
 PLAN_COLUMNS = ['sweep', 'run', 'seeds_planned', 'seeds_finished', 'seeds_to_go', 'minutes_per_seed', 'fold_hours_to_go']
 
-def _sweep_plans(runs, corpus, readers, classes) -> dict:
-    "sweep -> (its runs, its planned seeds): the key contrast (with its extension once fixed), Table 2's l/w rows."
-    planned = list(SWEEP_SEEDS['verdict'])
-    if _plan_finished(readers[1]): planned += extension_seeds(runs, corpus, classes=classes, readers=readers)
-    return dict(verdict=(['baseline', *verdict_runs().values()], planned),
-                table2_lw=(list(TABLE2_LW_ROWS), list(SWEEP_SEEDS['table2_lw'])))
-
 def _minutes_per_seed(runs, corpus, name) -> float:
     "The fold-minutes a fresh seed of `name` took here (mean over its fresh seeds); NaN before its first."
     compute = campaign_compute(runs, corpus, [name])
@@ -307,7 +309,7 @@ def campaign_plan(runs, corpus, *, classes=CLASSES) -> pd.DataFrame:
     "Per sweep of the verdict's campaign and run: fresh seeds planned, finished and to go, and their fold-hours here."
     readers = _readers(runs, corpus)
     rows = []
-    for sweep, (names, planned) in _sweep_plans(runs, corpus, readers, classes).items():
+    for sweep, (names, planned) in sweep_plans(_fixed_extension(runs, corpus, readers, classes)).items():
         for name in names:
             to_go = len(set(planned) - set(readers[1](name)))
             per_seed = _minutes_per_seed(runs, corpus, name)
