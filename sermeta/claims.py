@@ -300,19 +300,17 @@ def seed_cost(power, compute, names) -> pd.DataFrame:
 # %% ../nbs/16_claims.ipynb #35dc1bd9
 PLAN_COLUMNS = ['sweep', 'run', 'seeds_planned', 'seeds_finished', 'seeds_to_go', 'minutes_per_seed', 'fold_hours_to_go']
 
-def _minutes_per_seed(runs, corpus, name) -> float:
-    "The fold-minutes a fresh seed of `name` took here (mean over its fresh seeds); NaN before its first."
-    compute = campaign_compute(runs, corpus, [name])
-    return compute.minutes_per_seed.iloc[0] if len(compute) else np.nan
-
-def campaign_plan(runs, corpus, *, classes=CLASSES) -> pd.DataFrame:
+def campaign_plan(runs, corpus, *, classes=CLASSES,
+                  compute=None) -> pd.DataFrame:   # `campaign_compute` of the plan's runs where already at hand
     "Per sweep of the verdict's campaign and run: fresh seeds planned, finished and to go, and their fold-hours here."
     readers = _readers(runs, corpus)
+    plans = sweep_plans(_fixed_extension(runs, corpus, readers, classes))
+    if compute is None: compute = campaign_compute(runs, corpus, [n for names, _ in plans.values() for n in names])
+    minutes = compute.set_index('run').minutes_per_seed   # a run without a finished fresh seed is absent: NaN
     rows = []
-    for sweep, (names, planned) in sweep_plans(_fixed_extension(runs, corpus, readers, classes)).items():
+    for sweep, (names, planned) in plans.items():
         for name in names:
-            to_go = len(set(planned) - set(readers[1](name)))
-            per_seed = _minutes_per_seed(runs, corpus, name)
+            to_go, per_seed = len(set(planned) - set(readers[1](name))), minutes.get(name, np.nan)
             rows.append(dict(sweep=sweep, run=name, seeds_planned=len(planned), seeds_finished=len(planned) - to_go,
                              seeds_to_go=to_go, minutes_per_seed=per_seed,
                              fold_hours_to_go=to_go * per_seed / 60 if to_go else 0.0))
