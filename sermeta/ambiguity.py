@@ -18,12 +18,14 @@ from .synthetic import RATER_MODELS, regime_corpus, generate_corpus
 from .reproduce import synthetic_folder
 from .sweeps import AMBIGUITY
 from .intervals import ALPHA
-from .claims import FIRST_FRESH_SEED, fresh_seeds, seed_metrics, verdict_table, alike_seed, _seed_setups
+from .claims import (FIRST_FRESH_SEED, fresh_seeds, seed_metrics, verdict_table, alike_seed, _seed_setups,
+                            campaign_compute)
 
 # %% auto #0
-__all__ = ['REGIMES', 'LW_ROLES', 'REFERENCES', 'INTERVAL_COLUMNS', 'CAMPAIGN_SEEDS', 'CAMPAIGN_SCHEDULE', 'map_runs',
-           'regime_table', 'regime_agreement', 'run_scores', 'alike_seeds', 'regime_intervals', 'ambiguity_map',
-           'map_markdown', 'ambiguity_sentence', 'gain_data', 'gain_figure', 'campaign_commands']
+__all__ = ['REGIMES', 'LW_ROLES', 'REFERENCES', 'INTERVAL_COLUMNS', 'CAMPAIGN_SEEDS', 'CAMPAIGN_SCHEDULE', 'MISSING_COLUMNS',
+           'map_runs', 'regime_table', 'regime_agreement', 'run_scores', 'alike_seeds', 'regime_intervals',
+           'seed_minutes', 'ambiguity_map', 'map_markdown', 'ambiguity_sentence', 'gain_data', 'gain_figure',
+           'campaign_commands']
 
 # %% ../nbs/16c_ambiguity.ipynb #fd97879a
 REGIMES = tuple(RATER_MODELS)                 # designed, cremad, cremad_half
@@ -112,15 +114,29 @@ def regime_intervals(runs, regime, *, seeds_from=FIRST_FRESH_SEED, n_boot=2000, 
 CAMPAIGN_SEEDS = {'designed': fresh_seeds(3), 'cremad': fresh_seeds(5), 'cremad_half': fresh_seeds(3)}  # the seeds of each regime
 CAMPAIGN_SCHEDULE = '--max_epochs 20 --patience 3'  # make reproduce's, that of every committed synthetic run
 
+MISSING_COLUMNS = ['regime', 'corpus', 'role', 'run', 'seeds_missing', 'minutes_per_seed', 'measured_on', 'fold_hours_to_go',
+                   'train']
+
+def seed_minutes(runs, corpus, name, seeds_from=FIRST_FRESH_SEED) -> tuple:
+    """(fold-minutes per seed, corpus measured on) of `name`: its fresh seeds on `corpus`, else on the designed regime's
+    corpus (the same utterances and schedule, other labels), else (NaN, '')."""
+    for where in dict.fromkeys([corpus, regime_corpus(REGIMES[0])]):
+        measured = campaign_compute(runs, where, [name], seeds_from=seeds_from)
+        if len(measured): return float(measured.minutes_per_seed.item()), where
+    return float('nan'), ''
+
 def _missing(runs, regime, seeds_from, scale) -> list:
-    "The rows of `regime` missing a seed of CAMPAIGN_SEEDS (from `seeds_from` on), and the command that trains them."
+    "The rows of `regime` missing a seed of CAMPAIGN_SEEDS (from `seeds_from` on), their cost, and the command that trains them."
     corpus, wanted = regime_corpus(regime), [s for s in CAMPAIGN_SEEDS[regime] if s >= seeds_from]
     rows = []
     for role, name in map_runs().items():
         todo = sorted(set(wanted) - set(finished_seeds(runs, corpus, name)))
-        if todo: rows.append(dict(regime=regime, corpus=corpus, role=role, run=name, seeds_missing=todo,
-                                  train=f"sermeta_sweep --corpus {corpus} --scale {scale:g} {CAMPAIGN_SCHEDULE} --sweep ambiguity "
-                                        f"--seeds {','.join(map(str, todo))}"))
+        if not todo: continue
+        minutes, measured_on = seed_minutes(runs, corpus, name, seeds_from)
+        rows.append(dict(regime=regime, corpus=corpus, role=role, run=name, seeds_missing=todo, minutes_per_seed=minutes,
+                         measured_on=measured_on, fold_hours_to_go=len(todo) * minutes / 60,
+                         train=f"sermeta_sweep --corpus {corpus} --scale {scale:g} {CAMPAIGN_SCHEDULE} --sweep ambiguity "
+                               f"--seeds {','.join(map(str, todo))}"))
     return rows
 
 # %% ../nbs/16c_ambiguity.ipynb #7c9ba821
@@ -142,7 +158,7 @@ def ambiguity_map(runs, *, tables=None, scale=0.1, data_dir='data', seeds_from=F
     agreement = regime_agreement(tables)
     raters = agreement[['pairwise agreement', 'gold right %']].reset_index()
     return dict(map=_with_gains(table, intervals).merge(raters, on='regime', how='left'), intervals=intervals, agreement=agreement,
-                missing=pd.DataFrame(missing, columns=['regime', 'corpus', 'role', 'run', 'seeds_missing', 'train']),
+                missing=pd.DataFrame(missing, columns=MISSING_COLUMNS),
                 left_out=pd.DataFrame(left_out, columns=['corpus', 'run', 'reference', 'seeds_left_out', 'why']))
 
 # %% ../nbs/16c_ambiguity.ipynb #00c5fa89
