@@ -173,12 +173,12 @@ def _with_gains(table, intervals) -> pd.DataFrame:
     return out.reset_index()
 
 def map_markdown(table) -> pd.DataFrame:
-    "The map for reading: WA, UA, JSD, net and each gain with its interval, as text."
+    "The map for reading: WA, UA, JSD, label correction (fixed, broken, net) and each gain with its interval, as text."
     gain = lambda r, k: ('' if np.isnan(r[f'{k}_diff']) else
                          f"{r[f'{k}_diff']:+.1f} [{r[f'{k}_ci_low']:+.1f}, {r[f'{k}_ci_high']:+.1f}]")
     return pd.DataFrame({'regime': table.regime, 'row': table.role, 'seeds': table.seeds, 'WA': table.WA.round(1),
                          'UA': table.UA.round(1), 'JSD': table.JSD.round(3),
-                         'net': table.net.round(1) + 0.0,   # + 0.0: a net of -0.02 reads 0, not -0
+                         **{k: table[k].round(1) + 0.0 for k in ('fixed', 'broken', 'net')},   # + 0.0: -0.02 reads 0, not -0
                          **{f'{m} vs {ref}': [gain(r, f'{m}_vs_{ref}') for _, r in table.iterrows()]
                             for ref in REFERENCES for m in ('WA', 'UA')}})
 
