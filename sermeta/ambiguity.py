@@ -58,17 +58,17 @@ def regime_agreement(tables) -> pd.DataFrame:
 def _learns_labels(name) -> bool: return get_method(parse_setting(name)[0]).learns_labels
 
 def run_scores(runs, corpus, name, table, seeds) -> dict:
-    "seeds, WA, UA (mean over `seeds`), JSD to the votes and, for rows that learn labels, fixed, broken, net (%)."
+    "seeds, WA, UA, JSD and KL to the votes, ECE (means over `seeds`) and, for rows that learn labels, fixed, broken, net (%)."
     preds, learned, _ = read_seeds(runs, corpus, name)
     preds, learned = preds[preds.seed.isin(seeds)], learned[learned.seed.isin(seeds)]
     unknown = sorted(set(preds.utt_id) - set(table.utt_id))
     if unknown: raise ValueError(f"{runs}/{corpus}/{name}: predicts {len(unknown)} utterance(s) its regime's corpus lacks "
                                  f"(e.g. {unknown[0]}); the runs were trained on another corpus: give its scale and folder")
     votes, truth, probs = vote_distributions(table, CLASSES), table.set_index('utt_id').true_label, [f'prob_{c}' for c in CLASSES]
-    jsd = [soft_label_scores(p[probs].to_numpy(), votes.loc[p.utt_id].to_numpy(),
-                             p.gold.map(list(CLASSES).index).to_numpy())['JSD']
-           for _, p in preds[preds.utt_id.isin(votes.index)].groupby('seed')]
-    out = dict(seeds=len(seeds), **seed_metrics(preds, CLASSES).mean().to_dict(), JSD=float(np.mean(jsd)))
+    soft = pd.DataFrame([soft_label_scores(p[probs].to_numpy(), votes.loc[p.utt_id].to_numpy(),
+                                           p.gold.map(list(CLASSES).index).to_numpy())
+                         for _, p in preds[preds.utt_id.isin(votes.index)].groupby('seed')])
+    out = dict(seeds=len(seeds), **seed_metrics(preds, CLASSES).mean().to_dict(), **soft.mean().astype(float).to_dict())
     if _learns_labels(name):
         fix = pd.DataFrame([label_fix_rates(rows, truth) for _, rows in learned.groupby('seed')]).mean()
         out.update(fixed=fix.fix_recall, broken=fix.broken, net=fix.net)
@@ -154,7 +154,8 @@ def ambiguity_map(runs, *, tables=None, scale=0.1, data_dir='data', seeds_from=F
         intervals.append(found); left_out += left
         missing += _missing(runs, regime, seeds_from, scale)
     intervals = pd.concat(intervals, ignore_index=True) if intervals else pd.DataFrame(columns=INTERVAL_COLUMNS)
-    table = pd.DataFrame(rows, columns=['regime', 'role', 'run', 'seeds', 'WA', 'UA', 'JSD', 'fixed', 'broken', 'net'])
+    table = pd.DataFrame(rows, columns=['regime', 'role', 'run', 'seeds', 'WA', 'UA', 'JSD', 'KL', 'ECE', 'fixed', 'broken',
+                                       'net'])
     agreement = regime_agreement(tables)
     raters = agreement[['pairwise agreement', 'gold right %']].reset_index()
     return dict(map=_with_gains(table, intervals).merge(raters, on='regime', how='left'), intervals=intervals, agreement=agreement,
