@@ -118,11 +118,12 @@ MISSING_COLUMNS = ['regime', 'corpus', 'role', 'run', 'seeds_missing', 'minutes_
                    'train']
 
 def seed_minutes(runs, corpus, name, seeds_from=FIRST_FRESH_SEED) -> tuple:
-    """(fold-minutes per seed, corpus measured on) of `name`: its fresh seeds on `corpus`, else on the designed regime's
-    corpus (the same utterances and schedule, other labels), else (NaN, '')."""
-    for where in dict.fromkeys([corpus, regime_corpus(REGIMES[0])]):
-        measured = campaign_compute(runs, where, [name], seeds_from=seeds_from)
-        if len(measured): return float(measured.minutes_per_seed.item()), where
+    """(fold-minutes per seed, where measured) of `name`: its fresh seeds on `corpus`, else on the designed regime's corpus
+    (the same utterances and schedule, other labels), else that corpus's committed seeds (named so), else (NaN, '')."""
+    designed = regime_corpus(REGIMES[0])
+    for where, first in dict.fromkeys([(corpus, seeds_from), (designed, seeds_from), (designed, 0)]):
+        measured = campaign_compute(runs, where, [name], seeds_from=first)
+        if len(measured): return float(measured.minutes_per_seed.item()), where + ('' if first else ', committed seeds')
     return float('nan'), ''
 
 def _missing(runs, regime, seeds_from, scale) -> list:
