@@ -18,8 +18,8 @@ from .synthetic import RATER_MODELS, regime_corpus, generate_corpus
 from .reproduce import synthetic_folder
 from .sweeps import AMBIGUITY
 from .intervals import ALPHA
-from .claims import (FIRST_FRESH_SEED, fresh_seeds, seed_metrics, verdict_table, alike_seed, _seed_setups,
-                            campaign_compute)
+from .claims import FIRST_FRESH_SEED, fresh_seeds, seed_metrics, verdict_table, alike_seed, _seed_setups
+from .claims import campaign_compute
 
 # %% auto #0
 __all__ = ['REGIMES', 'LW_ROLES', 'REFERENCES', 'INTERVAL_COLUMNS', 'CAMPAIGN_SEEDS', 'CAMPAIGN_SCHEDULE', 'MISSING_COLUMNS',
