@@ -5,6 +5,7 @@
 # %% ../nbs/16_claims.ipynb #4ddd8881
 from __future__ import annotations
 from functools import cache, partial
+from pathlib import Path
 import numpy as np, pandas as pd
 from .core import CLASSES, reference_label, REFERENCE_LABELS
 from .paper import PAPER_TABLE3
@@ -20,9 +21,10 @@ __all__ = ['MIXED', 'VERDICT_COLUMNS', 'FIRST_FRESH_SEED', 'TABLE2_LW_ROWS', 'SW
            'SEED_COST_COLUMNS', 'PLAN_COLUMNS', 'PRECISION_COLUMNS', 'PRECISION_RUNS', 'training_setups',
            'seed_metrics', 'verdict_table', 'gains_vs_baseline', 'fresh_seeds', 'verdict_runs', 'verdict_comparisons',
            'sweep_plans', 'planned_seeds', 'extension_from', 'extension_seeds', 'alike_seed', 'corpus_verdict',
-           'fresh_gains', 'seed_span', 'campaign_compute', 'seed_cost', 'campaign_plan', 'precision_check',
-           'precision_words', 'ambiguous_utterances', 'correction_scores', 'correction_table', 'disagreement',
-           'per_utterance', 'agreement_correlations', 'sensitivity_table', 'frontend_table', 'soft_label_table']
+           'fresh_gains', 'seed_span', 'campaign_compute', 'seed_cost', 'scaled_minutes', 'campaign_plan',
+           'precision_check', 'precision_words', 'ambiguous_utterances', 'correction_scores', 'correction_table',
+           'disagreement', 'per_utterance', 'agreement_correlations', 'sensitivity_table', 'frontend_table',
+           'soft_label_table']
 
 # %% ../nbs/16_claims.ipynb #a5855eba
 MIXED = ('refuse', 'mark')
@@ -298,7 +300,18 @@ def seed_cost(power, compute, names) -> pd.DataFrame:
                         columns=SEED_COST_COLUMNS)
 
 # %% ../nbs/16_claims.ipynb #35dc1bd9
-PLAN_COLUMNS = ['sweep', 'run', 'seeds_planned', 'seeds_finished', 'seeds_to_go', 'minutes_per_seed', 'fold_hours_to_go']
+PLAN_COLUMNS = ['sweep', 'run', 'seeds_planned', 'seeds_finished', 'seeds_to_go', 'minutes_per_seed', 'measured_on',
+                'fold_hours_to_go']
+
+def scaled_minutes(runs, corpus, name, *, reference='baseline', seeds_from=FIRST_FRESH_SEED) -> tuple:
+    """(fold-minutes per seed, where measured) of `name` on `corpus` from another corpus of `runs`: its fresh seeds there
+    times `reference`'s fresh seeds here over there (the first other corpus, by name, with both); (NaN, '') without one."""
+    here = campaign_compute(runs, corpus, [reference], seeds_from=seeds_from).minutes_per_seed
+    if here.empty: return float('nan'), ''
+    for other in sorted(p.name for p in Path(runs).iterdir() if p.is_dir() and p.name != corpus):
+        there = campaign_compute(runs, other, [name, reference], seeds_from=seeds_from).set_index('run').minutes_per_seed
+        if len(there) == 2: return float(there[name] / there[reference] * here.item()), f'{other}, scaled by {reference}'
+    return float('nan'), ''
 
 def campaign_plan(runs, corpus, *, classes=CLASSES,
                   compute=None) -> pd.DataFrame:   # `campaign_compute` of the plan's runs where already at hand
@@ -306,13 +319,15 @@ def campaign_plan(runs, corpus, *, classes=CLASSES,
     readers = _readers(runs, corpus)
     plans = sweep_plans(_fixed_extension(runs, corpus, readers, classes))
     if compute is None: compute = campaign_compute(runs, corpus, [n for names, _ in plans.values() for n in names])
-    minutes = compute.set_index('run').minutes_per_seed   # a run without a finished fresh seed is absent: NaN
+    minutes = compute.set_index('run').minutes_per_seed   # a run without a finished fresh seed here is absent
     rows = []
     for sweep, (names, planned) in plans.items():
         for name in names:
-            to_go, per_seed = len(set(planned) - set(readers[1](name))), minutes.get(name, np.nan)
+            to_go = len(set(planned) - set(readers[1](name)))
+            per_seed, measured_on = ((minutes[name], corpus) if name in minutes
+                                     else scaled_minutes(runs, corpus, name) if to_go else (np.nan, ''))
             rows.append(dict(sweep=sweep, run=name, seeds_planned=len(planned), seeds_finished=len(planned) - to_go,
-                             seeds_to_go=to_go, minutes_per_seed=per_seed,
+                             seeds_to_go=to_go, minutes_per_seed=per_seed, measured_on=measured_on,
                              fold_hours_to_go=to_go * per_seed / 60 if to_go else 0.0))
     return pd.DataFrame(rows, columns=PLAN_COLUMNS)
 
