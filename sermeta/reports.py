@@ -20,14 +20,14 @@ from .evaluate import classification_metrics
 from .paper import PAPER_TABLE2, PAPER_QUOTED
 
 # %% auto #0
-__all__ = ['TRAINED_WHERE', 'TABLE2_BESIDE', 'REPORT_FLOAT', 'README_MARKS', 'TABLE_MARK', 'TABLE_END', 'TABLE_BLOCK', 'REPORTS',
-           'REPORT_CORPORA', 'REPORT_PARAMETERS', 'REPORT_PARAMETER_HELP', 'SWEEP_REPORTS', 'REPORT_NEEDS',
-           'CLOCK_FIELDS', 'table2', 'mean_sd_cells', 'per_class_columns', 'headline_cells', 'per_class_table',
-           'weight_table', 'label_updates', 'save_figure', 'save_heatmap', 'model_figure', 'framework_figure',
-           'write_table', 'schedule_check', 'reading_labels', 'run_label', 'verdict_summary', 'readme_results',
-           'fill_readme_results', 'write_readme_results', 'readme_table', 'fill_readme_tables', 'write_readme_tables',
-           'readme_corpora', 'refresh_readme', 'refresh_readmes', 'parameters_cell', 'report_runs', 'sweep_runs',
-           'missing_runs', 'report_templates', 'steady_notebook', 'run_reports']
+__all__ = ['TRAINED_WHERE', 'TABLE2_BESIDE', 'REPORT_FLOAT', 'README_MARKS', 'AMBIGUITY_LINE', 'TABLE_MARK', 'TABLE_END',
+           'TABLE_BLOCK', 'REPORTS', 'REPORT_CORPORA', 'REPORT_PARAMETERS', 'REPORT_PARAMETER_HELP', 'SWEEP_REPORTS',
+           'REPORT_NEEDS', 'CLOCK_FIELDS', 'table2', 'mean_sd_cells', 'per_class_columns', 'headline_cells',
+           'per_class_table', 'weight_table', 'label_updates', 'save_figure', 'save_heatmap', 'model_figure',
+           'framework_figure', 'write_table', 'schedule_check', 'reading_labels', 'run_label', 'verdict_summary',
+           'readme_results', 'fill_readme_results', 'write_readme_results', 'readme_table', 'fill_readme_tables',
+           'write_readme_tables', 'readme_corpora', 'refresh_readme', 'refresh_readmes', 'parameters_cell',
+           'report_runs', 'sweep_runs', 'missing_runs', 'report_templates', 'steady_notebook', 'run_reports']
 
 # %% ../nbs/13_reports.ipynb #a831538b
 def _flat(metrics, classes):
@@ -207,21 +207,31 @@ def verdict_summary(verdict) -> pd.DataFrame:
             for (run, ref), part in verdict.groupby(['run', 'reference'], sort=False)]
     return pd.DataFrame(rows, columns=['comparison', 'seeds', 'WA', 'UA'])
 
+AMBIGUITY_LINE = 'ambiguity_sentence.md'   # the ambiguity map's words (sermeta.ambiguity.ambiguity_sentence), per corpus
+
+def _link(path, readme_dir) -> str:
+    "A Markdown link to `path`, relative to `readme_dir`, named by that relative path."
+    link = Path(os.path.relpath(path, readme_dir)).as_posix()
+    return f'[`{link}`]({link})'
+
 def readme_results(reports_dir='reports', corpora=('synthetic', 'emodb'), *, readme_dir='.') -> str:
-    "A README's results block: each corpus's verdict summary from its committed verdict.csv, linked from `readme_dir`."
-    parts = [README_MARKS[0]]
+    """A README's results block, linked from `readme_dir`: each corpus's verdict summary from its committed verdict.csv,
+    then the line of each corpus's ambiguity map (its `ambiguity_sentence.md`) where it has one."""
+    parts, lines = [README_MARKS[0]], []
     for corpus in corpora:
         path = Path(reports_dir)/corpus/'verdict.csv'
-        if not path.is_file(): continue
-        link = Path(os.path.relpath(path, readme_dir)).as_posix()
-        parts += [f'**{corpus}** ([`{link}`]({link}); the comparisons waiting for runs: `verdict_waiting.csv`)', '',
-                  verdict_summary(pd.read_csv(path)).to_markdown(index=False), '']
+        if path.is_file():
+            parts += [f'**{corpus}** ({_link(path, readme_dir)}; the comparisons waiting for runs: `verdict_waiting.csv`)', '',
+                      verdict_summary(pd.read_csv(path)).to_markdown(index=False), '']
+        line = Path(reports_dir)/corpus/AMBIGUITY_LINE
+        if line.is_file():
+            lines += [f'**where raters disagree** ({corpus} under each rater regime: '
+                      f'{_link(line.with_name("ambiguity_map.csv"), readme_dir)}): {line.read_text(encoding="utf-8").strip()}', '']
     readings = ' and '.join(f'{label} is the run `{run}`' for run, label in reading_labels().items())
-    parts += [f'{readings}. Each interval is the comparison\'s own 95 % interval; the words read p-values Holm-adjusted over '
-              'its corpus\'s table (of no difference, and of the paper\'s own difference), so an interval clear of 0 can still '
-              'read "no difference shown" (its Holm-adjusted p then follows the words), and one that misses the paper\'s number '
-              'need not contradict it. A row read on "n of m" fresh seeds is unfinished: the campaign plans m, n have finished, '
-              'and its words may still change.', '']
+    parts += lines + [f'{readings}. An interval clear of 0 can still read "no difference shown" once its p is Holm-adjusted '
+                      'over its corpus\'s table (that p then follows the words), one that misses the paper\'s number need not '
+                      'contradict it, and a row read on "n of m" fresh seeds is unfinished (m planned, n finished): its words '
+                      'may still change.', '']
     return '\n'.join(parts + [README_MARKS[1]])
 
 def fill_readme_results(text, reports_dir, corpora, readme_dir='.') -> str:

@@ -77,3 +77,22 @@ def test_the_readme_tables_are_the_committed_files():
         filled = fill_readme_tables(text, readme.parent, name)
         stale = [old['mark'] for old, new in zip(TABLE_BLOCK.finditer(text), TABLE_BLOCK.finditer(filled)) if old[0] != new[0]]
         assert not stale, f'{name}: the table block {stale[0]} is not its file: run sermeta.reports.write_readme_tables on it'
+
+
+def _sentences(prose) -> list:
+    "The sentences of `prose`: a full stop, question or exclamation mark, then a space and a capital or a backtick."
+    return [s for s in re.split(r'(?<=[.!?])\s+(?=[A-Z`"])', ' '.join(prose.split())) if s]
+
+
+def test_the_sentence_count_sees_sentences():
+    assert len(_sentences('One with sermeta.intervals and 0.5 in it. `Lw` starts two.\nThree\nruns on! Four?')) == 4
+
+
+def test_the_readme_results_are_the_verdict_and_at_most_five_sentences():
+    "The README's results section: the generated verdict tables, their labelled lines and at most five sentences of prose."
+    text = (REPO/'README.md').read_text(encoding='utf-8')
+    section = text[text.index('## What it finds'):].split('\n## ', 1)[0].split('\n', 1)[1]
+    prose = [line for line in section.splitlines()
+             if not line.startswith(('|', '**', '<!--'))]   # table rows, the labelled lines of the results, markers
+    sentences = _sentences('\n'.join(prose))
+    assert len(sentences) <= 5, f'README.md: the results section has {len(sentences)} sentences besides its tables: {sentences}'
