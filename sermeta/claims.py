@@ -303,14 +303,17 @@ def seed_cost(power, compute, names) -> pd.DataFrame:
 PLAN_COLUMNS = ['sweep', 'run', 'seeds_planned', 'seeds_finished', 'seeds_to_go', 'minutes_per_seed', 'measured_on',
                 'fold_hours_to_go']
 
-def scaled_minutes(runs, corpus, name, *, reference='baseline', seeds_from=FIRST_FRESH_SEED) -> tuple:
+def scaled_minutes(runs, corpus, name, *, reference='baseline', seeds_from=FIRST_FRESH_SEED,
+                   here=None) -> tuple:   # `reference`'s fold-minutes per seed on `corpus` where already at hand
     """(fold-minutes per seed, where measured) of `name` on `corpus` from another corpus of `runs`: its fresh seeds there
     times `reference`'s fresh seeds here over there (the first other corpus, by name, with both); (NaN, '') without one."""
-    here = campaign_compute(runs, corpus, [reference], seeds_from=seeds_from).minutes_per_seed
-    if here.empty: return float('nan'), ''
+    if here is None:
+        measured = campaign_compute(runs, corpus, [reference], seeds_from=seeds_from).minutes_per_seed
+        here = measured.item() if len(measured) else float('nan')
+    if np.isnan(here): return float('nan'), ''
     for other in sorted(p.name for p in Path(runs).iterdir() if p.is_dir() and p.name != corpus):
         there = campaign_compute(runs, other, [name, reference], seeds_from=seeds_from).set_index('run').minutes_per_seed
-        if len(there) == 2: return float(there[name] / there[reference] * here.item()), f'{other}, scaled by {reference}'
+        if len(there) == 2: return float(there[name] / there[reference] * here), f'{other}, scaled by {reference}'
     return float('nan'), ''
 
 def campaign_plan(runs, corpus, *, classes=CLASSES,
@@ -325,7 +328,8 @@ def campaign_plan(runs, corpus, *, classes=CLASSES,
         for name in names:
             to_go = len(set(planned) - set(readers[1](name)))
             per_seed, measured_on = ((minutes[name], corpus) if name in minutes
-                                     else scaled_minutes(runs, corpus, name) if to_go else (np.nan, ''))
+                                     else scaled_minutes(runs, corpus, name, here=minutes.get('baseline', np.nan))
+                                     if to_go else (np.nan, ''))
             rows.append(dict(sweep=sweep, run=name, seeds_planned=len(planned), seeds_finished=len(planned) - to_go,
                              seeds_to_go=to_go, minutes_per_seed=per_seed, measured_on=measured_on,
                              fold_hours_to_go=to_go * per_seed / 60 if to_go else 0.0))
