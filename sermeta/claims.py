@@ -18,13 +18,13 @@ from .runs import (read_seeds, read_run, read_record, run_dir, finished_seeds, f
 
 # %% auto #0
 __all__ = ['MIXED', 'VERDICT_COLUMNS', 'FIRST_FRESH_SEED', 'TABLE2_LW_ROWS', 'SWEEP_SEEDS', 'EXTENSION_CAP', 'COMPUTE_COLUMNS',
-           'SEED_COST_COLUMNS', 'PLAN_COLUMNS', 'PRECISION_COLUMNS', 'PRECISION_RUNS', 'training_setups',
-           'seed_metrics', 'verdict_table', 'gains_vs_baseline', 'fresh_seeds', 'verdict_runs', 'verdict_comparisons',
-           'sweep_plans', 'planned_seeds', 'extension_from', 'extension_seeds', 'alike_seed', 'corpus_verdict',
-           'fresh_gains', 'seed_span', 'campaign_compute', 'seed_cost', 'scaled_minutes', 'campaign_plan',
-           'precision_check', 'precision_words', 'ambiguous_utterances', 'correction_scores', 'correction_table',
-           'disagreement', 'per_utterance', 'agreement_correlations', 'sensitivity_table', 'frontend_table',
-           'soft_label_table']
+           'RATE_COLUMNS', 'SEED_COST_COLUMNS', 'PLAN_COLUMNS', 'PRECISION_COLUMNS', 'PRECISION_RUNS',
+           'training_setups', 'seed_metrics', 'verdict_table', 'gains_vs_baseline', 'fresh_seeds', 'verdict_runs',
+           'verdict_comparisons', 'sweep_plans', 'planned_seeds', 'extension_from', 'extension_seeds', 'alike_seed',
+           'corpus_verdict', 'fresh_gains', 'seed_span', 'campaign_compute', 'training_rates', 'seed_cost',
+           'scaled_minutes', 'campaign_plan', 'precision_check', 'precision_words', 'ambiguous_utterances',
+           'correction_scores', 'correction_table', 'disagreement', 'per_utterance', 'agreement_correlations',
+           'sensitivity_table', 'frontend_table', 'soft_label_table']
 
 # %% ../nbs/16_claims.ipynb #a5855eba
 MIXED = ('refuse', 'mark')
@@ -283,6 +283,25 @@ def campaign_compute(runs, corpus, names, *, seeds_from=FIRST_FRESH_SEED) -> pd.
                          fold_minutes=per_seed.sum(), minutes_per_seed=per_seed.mean(), **where_trained(folds),
                          cpus=', '.join(sorted(set(folds.cpu)))))   # the processors' models (sermeta.runs.cpu_model)
     return pd.DataFrame(rows, columns=COMPUTE_COLUMNS)
+
+# %% ../nbs/16_claims.ipynb #f9d37267
+RATE_COLUMNS = ['run', 'epochs', 'frames_per_second', 'frames_per_second_p10', 'frames_per_second_p90', 'padding', 'lw_share']
+
+def training_rates(runs, corpus, names, *, seeds_from=FIRST_FRESH_SEED) -> pd.DataFrame:
+    "Per run of `names` with epochs on a finished seed from `seeds_from` on: its frames/s (median, 10th, 90th percentile), padding, l/w share."
+    rows = []
+    for name in names:
+        seeds = [s for s in finished_seeds(runs, corpus, name) if s >= seeds_from]
+        paths = [p for s in seeds for p in sorted(run_dir(runs, corpus, name, s).glob('fold*/history.csv.gz'))]
+        epochs = pd.concat([pd.read_csv(p) for p in paths]) if paths else pd.DataFrame()
+        epochs = epochs.reindex(columns=['frames_per_second', 'padding', 'seconds_network', 'seconds_lw'])   # older folds: NaN
+        if epochs.frames_per_second.isna().all(): continue
+        seconds = epochs.seconds_network.sum() + epochs.seconds_lw.sum()
+        rate = epochs.frames_per_second
+        rows.append(dict(run=name, epochs=len(epochs), frames_per_second=rate.median(), frames_per_second_p10=rate.quantile(0.1),
+                         frames_per_second_p90=rate.quantile(0.9), padding=epochs.padding.median(),
+                         lw_share=epochs.seconds_lw.sum() / seconds if seconds > 0 else np.nan))
+    return pd.DataFrame(rows, columns=RATE_COLUMNS)
 
 # %% ../nbs/16_claims.ipynb #6556fe11
 SEED_COST_COLUMNS = ['seeds', 'seeds_needed', 'seeds_needed_upper', 'minutes_per_seed', 'fold_hours_to_go',
