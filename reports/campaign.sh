@@ -35,7 +35,8 @@ for seed in $verdict_seeds; do step emodb verdict seed "$seed"; emodb --sweep ve
 for seed in $table2_lw_seeds; do step synthetic table2_lw seed "$seed"; synthetic --sweep table2_lw --seeds "$seed"; done
 for seed in $table2_lw_seeds; do step emodb table2_lw seed "$seed"; emodb --sweep table2_lw --seeds "$seed"; done
 # the ambiguity map before the extension: it completes a table (three rater regimes), where the extension only narrows
-# intervals already drawn; one sweep per rater regime and seed (sermeta.ambiguity.campaign_commands)
+# intervals already drawn; one sweep per rater regime and seed, seed by seed across the regimes so that a stopped
+# campaign leaves every regime at the same seeds (sermeta.ambiguity.campaign_commands)
 python -c "from sermeta.ambiguity import campaign_commands; print('\n'.join(campaign_commands(runs='$RUNS')))" |
 while read -r command; do step "$command"; $command --data_dir "$DATA"; done
 # the key contrast extended once, to the seeds the power analysis at its ten planned seeds asks for (a rule fixed in

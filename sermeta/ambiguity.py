@@ -243,9 +243,11 @@ def gain_figure(data):
 
 # %% ../nbs/16c_ambiguity.ipynb #83a94f75
 def campaign_commands(*, scale=0.1, runs='reports/runs', bf16=False) -> list:
-    "The campaign as commands: one `sermeta_sweep` per regime and fresh seed (CAMPAIGN_SEEDS), CREMA-D's crowd first."
+    """The campaign as commands: one `sermeta_sweep` per regime and fresh seed (CAMPAIGN_SEEDS), seed by seed across the
+    regimes (CREMA-D's crowd first within a seed), so a stopped campaign leaves every regime at the same seeds."""
     precision = ' --bf16' if bf16 else ''   # the verdict campaign's precision, so the reused runs share it
+    order = ('cremad', 'cremad_half', 'designed')
+    pairs = sorted(((s, order.index(r), r) for r in order for s in CAMPAIGN_SEEDS[r]))
     return [f"sermeta_sweep --corpus {regime_corpus(r)} --scale {scale:g} {CAMPAIGN_SCHEDULE} --sweep ambiguity --seeds {s}"
-            f"{precision} --runs {runs}"
-            for r in ('cremad', 'cremad_half', 'designed') for s in CAMPAIGN_SEEDS[r]]
+            f"{precision} --runs {runs}" for s, _, r in pairs]
 
