@@ -195,23 +195,26 @@ def _where(shown, rows) -> str:
 
 def ambiguity_sentence(intervals, *, alpha=ALPHA) -> str:
     "Where, by the rule above, learning l and w beats (or loses to) the baseline and training on the votes."
-    lw = intervals[intervals.role.isin(LW_ROLES)].astype({'diff': float, 'p_holm': float})
-    if lw.empty: return "No regime has paired runs of Lw yet: the map cannot say where learning l and w pays."
+    paired = intervals[intervals.role.isin(LW_ROLES)].astype({'diff': float, 'p_holm': float, 'seeds': int})
+    if paired.empty: return "No regime has paired runs of Lw yet: the map cannot say where learning l and w pays."
+    lw = paired[paired.seeds >= 2]   # a comparison at one seed claims nothing: its seed spread is unknown
+    early = [r for r in dict.fromkeys(paired.regime) if r not in set(lw.regime)]
+    at_one = f" At one seed so far (seed spread unknown): {', '.join(early)}." if early else ''
+    absent = [r for r in REGIMES if r not in set(paired.regime)]
+    not_run = f" Not yet run: {', '.join(absent)}." if absent else ''
+    if lw.empty: return "No regime has paired runs of Lw at two seeds yet: the map cannot say where learning l and w pays." + at_one + not_run
     names = {'baseline': 'the baseline', 'soft_target': 'training on the votes (soft_target)'}
     said = []
     for ref in REFERENCES:
         rows = lw[lw.reference_role == ref]
-        if rows.empty: said.append(f"against {names[ref]} no regime has paired runs"); continue
+        if rows.empty: said.append(f"against {names[ref]} no regime has paired runs at two seeds"); continue
         shown = rows[rows.p_holm < alpha]
         wins, losses = shown[shown['diff'] > 0], shown[shown['diff'] < 0]
         text = f"learning l and w beats {names[ref]} " + (f"in {_where(wins, rows)}" if len(wins) else "in no regime")
         if len(losses): text += f" and loses to it in {_where(losses, rows)}"
         quiet = [r for r in rows.regime.unique() if r not in set(shown.regime)]
         said.append(text + (f"; no difference is shown in {', '.join(quiet)}" if quiet else ''))
-    regimes = list(dict.fromkeys(lw.regime))
-    absent = [r for r in REGIMES if r not in regimes]
-    return (f"Over the regimes with paired runs ({', '.join(regimes)}), " + '; '.join(said) + '.'
-            + (f" Not yet run: {', '.join(absent)}." if absent else ''))
+    return f"Over the regimes with paired runs ({', '.join(dict.fromkeys(lw.regime))}), " + '; '.join(said) + '.' + at_one + not_run
 
 # %% ../nbs/16c_ambiguity.ipynb #13fe6909
 def gain_data(intervals, agreement) -> pd.DataFrame:

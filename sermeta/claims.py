@@ -11,7 +11,7 @@ from .core import CLASSES, reference_label, REFERENCE_LABELS
 from .paper import PAPER_TABLE3
 from .evaluate import label_fix_rates, classification_metrics, vote_distributions, soft_label_scores
 from .config import parse_setting, setting_name, Config, run_name, READINGS
-from .intervals import (LEVEL, POWER, ALPHA, paired_bootstrap, variance_components, detectable_difference, holm, power_table,
+from .intervals import (LEVEL, POWER, ALPHA, paired_bootstrap, variance_components, detectable_difference, holm, holm_family, power_table,
                                verdict_word, _method_of, _paper_difference, _paired)
 from .runs import (read_seeds, read_run, read_record, run_dir, finished_seeds, fold_records, run_config, run_precision, MODEL_PRECISION,
                           where_trained, node_names, FIRST_FRESH_SEED)
@@ -123,8 +123,8 @@ def _verdict(read, setups, comparisons, *, seeds, alpha, mixed, **options) -> pd
     rows = [row for run, reference, *own in comparisons   # a comparison may carry its own seeds: (run, ref, seeds)
             for row in _comparison(read, setups, run, reference, seeds=own[0] if own else seeds, mixed=mixed, **options)]
     table = pd.DataFrame(rows, columns=VERDICT_COLUMNS)
-    table['p_holm'] = holm(table.p)
-    table['p_paper_holm'] = holm(table.p_paper)   # the table's tests against the paper's numbers: a family of their own
+    table['p_holm'] = holm_family(table.p, table.seeds)   # rows of two or more seeds, where there are any
+    table['p_paper_holm'] = holm_family(table.p_paper, table.seeds)   # the tests against the paper's numbers: a family of their own
     table['verdict'] = [verdict_word(r.diff, r.p_holm, r.paper_diff, r.p_paper_holm, r.detectable, r.seeds, alpha=alpha)
                         for r in table.itertuples()]
     return table

@@ -15,7 +15,7 @@ from .runs import read_seeds
 
 # %% auto #0
 __all__ = ['LEVEL', 'ALPHA', 'POWER', 'paired_bootstrap', 'variance_components', 'standard_error', 'detectable_difference',
-           'seed_variance_limit', 'seeds_needed', 'power_table', 'holm', 'verdict_word']
+           'seed_variance_limit', 'seeds_needed', 'power_table', 'holm', 'holm_family', 'verdict_word']
 
 # %% ../nbs/16b_intervals.ipynb #6e6da918
 LEVEL = 0.95   # confidence of every interval
@@ -241,6 +241,12 @@ def holm(p_values) -> np.ndarray:
     order = members[np.argsort(p[members], kind='stable')]
     adjusted[order] = np.minimum(1, np.maximum.accumulate((len(order) - np.arange(len(order))) * p[order]))
     return adjusted
+
+# %% ../nbs/16b_intervals.ipynb #19d66b65
+def holm_family(p_values, seeds) -> np.ndarray:
+    "Holm over a table's claims: its rows of two or more seeds where it has any (single-seed rows stay NaN), else every row."
+    p, seeds = np.asarray(p_values, float), np.asarray(seeds)
+    return holm(np.where(seeds >= 2, p, np.nan) if (seeds >= 2).any() else p)
 
 # %% ../nbs/16b_intervals.ipynb #12585db6
 def verdict_word(diff,           # our difference
