@@ -4,7 +4,7 @@
 
 # %% ../nbs/16c_ambiguity.ipynb #d5841730
 from __future__ import annotations
-import tempfile
+import json, tempfile
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import CLASSES
@@ -13,19 +13,19 @@ from .corpora import load_corpus
 from .evaluate import label_fix_rates, soft_label_scores, vote_distributions
 from .methods import get_method
 from .raters import rater_summary
-from .runs import finished_seeds, read_seeds
+from .runs import finished_seeds, read_seeds, run_dir, DIVERGED
 from .synthetic import RATER_MODELS, regime_corpus, generate_corpus
 from .reproduce import synthetic_folder
 from .sweeps import AMBIGUITY
 from .intervals import ALPHA
 from .claims import FIRST_FRESH_SEED, fresh_seeds, seed_metrics, verdict_table, alike_seed, _seed_setups
-from .claims import campaign_compute
+from .claims import campaign_compute, seed_span
 
 # %% auto #0
-__all__ = ['REGIMES', 'LW_ROLES', 'REFERENCES', 'INTERVAL_COLUMNS', 'CAMPAIGN_SEEDS', 'CAMPAIGN_SCHEDULE', 'MISSING_COLUMNS',
-           'map_runs', 'regime_table', 'regime_agreement', 'run_scores', 'alike_seeds', 'regime_intervals',
-           'seed_minutes', 'ambiguity_map', 'map_markdown', 'ambiguity_sentence', 'gain_data', 'gain_figure',
-           'campaign_commands']
+__all__ = ['REGIMES', 'LW_ROLES', 'REFERENCES', 'INTERVAL_COLUMNS', 'CAMPAIGN_SEEDS', 'CAMPAIGN_SCHEDULE', 'DIVERGED_COLUMNS',
+           'MISSING_COLUMNS', 'map_runs', 'regime_table', 'regime_agreement', 'run_scores', 'alike_seeds',
+           'regime_intervals', 'seed_minutes', 'diverged_seeds', 'ambiguity_map', 'map_markdown', 'ambiguity_sentence',
+           'gain_data', 'gain_figure', 'campaign_commands']
 
 # %% ../nbs/16c_ambiguity.ipynb #fd97879a
 REGIMES = tuple(RATER_MODELS)                 # designed, cremad, cremad_half
@@ -114,6 +114,7 @@ def regime_intervals(runs, regime, *, seeds_from=FIRST_FRESH_SEED, n_boot=2000, 
 CAMPAIGN_SEEDS = {'designed': fresh_seeds(3), 'cremad': fresh_seeds(5), 'cremad_half': fresh_seeds(3)}  # the seeds of each regime
 CAMPAIGN_SCHEDULE = '--max_epochs 20 --patience 3'  # make reproduce's, that of every committed synthetic run
 
+DIVERGED_COLUMNS = ['regime', 'corpus', 'role', 'run', 'seed', 'message']
 MISSING_COLUMNS = ['regime', 'corpus', 'role', 'run', 'seeds_missing', 'minutes_per_seed', 'measured_on', 'fold_hours_to_go',
                    'train']
 
@@ -126,12 +127,19 @@ def seed_minutes(runs, corpus, name, seeds_from=FIRST_FRESH_SEED) -> tuple:
         if len(measured): return float(measured.minutes_per_seed.item()), where + ('' if first else ', committed seeds')
     return float('nan'), ''
 
+def diverged_seeds(runs, corpus, name, seeds_from=FIRST_FRESH_SEED) -> dict:
+    "{seed: message} of the seeds of `name` on `corpus` (from `seeds_from` on) whose l/w update diverged (`DIVERGED`)."
+    records = sorted(run_dir(runs, corpus, name, 0).parent.glob(f'seed*/{DIVERGED}'))
+    return {int(p.parent.name[4:]): json.loads(p.read_text())['diverged'] for p in records
+            if int(p.parent.name[4:]) >= seeds_from}
+
 def _missing(runs, regime, seeds_from, scale) -> list:
     "The rows of `regime` missing a seed of CAMPAIGN_SEEDS (from `seeds_from` on), their cost, and the command that trains them."
     corpus, wanted = regime_corpus(regime), [s for s in CAMPAIGN_SEEDS[regime] if s >= seeds_from]
     rows = []
     for role, name in map_runs().items():
-        todo = sorted(set(wanted) - set(finished_seeds(runs, corpus, name)))
+        tried = set(finished_seeds(runs, corpus, name)) | set(diverged_seeds(runs, corpus, name, seeds_from))
+        todo = sorted(set(wanted) - tried)
         if not todo: continue
         minutes, measured_on = seed_minutes(runs, corpus, name, seeds_from)
         rows.append(dict(regime=regime, corpus=corpus, role=role, run=name, seeds_missing=todo, minutes_per_seed=minutes,
@@ -143,24 +151,27 @@ def _missing(runs, regime, seeds_from, scale) -> list:
 # %% ../nbs/16c_ambiguity.ipynb #7c9ba821
 def ambiguity_map(runs, *, tables=None, scale=0.1, data_dir='data', seeds_from=FIRST_FRESH_SEED, n_boot=2000,
                   seed=0) -> dict:
-    "'map' (regime x role: WA, UA, JSD, fixed/broken/net, gains), 'intervals', 'agreement', 'missing', 'left_out'."
+    "'map' (regime x role: WA, UA, JSD, fixed/broken/net, gains), 'intervals', 'agreement', 'diverged', 'missing', 'left_out'."
     tables = tables or {r: regime_table(r, scale=scale, data_dir=data_dir) for r in REGIMES}
-    rows, intervals, missing, left_out = [], [], [], []
+    rows, intervals, missing, left_out, diverged = [], [], [], [], []
     for regime, table in tables.items():
         corpus = regime_corpus(regime)
         for role, name in map_runs().items():
             seeds = [s for s in finished_seeds(runs, corpus, name) if s >= seeds_from]
-            if seeds: rows.append(dict(regime=regime, role=role, run=name, **run_scores(runs, corpus, name, table, seeds)))
+            failed = diverged_seeds(runs, corpus, name, seeds_from)
+            diverged += [dict(regime=regime, corpus=corpus, role=role, run=name, seed=s, message=m) for s, m in failed.items()]
+            scores = run_scores(runs, corpus, name, table, seeds) if seeds else dict(seeds=0)   # diverged only: no scores
+            if seeds or failed: rows.append(dict(regime=regime, role=role, run=name, **scores, diverged=seed_span(failed)))
         found, left = regime_intervals(runs, regime, seeds_from=seeds_from, n_boot=n_boot, seed=seed)
         intervals.append(found); left_out += left
         missing += _missing(runs, regime, seeds_from, scale)
     intervals = pd.concat(intervals, ignore_index=True) if intervals else pd.DataFrame(columns=INTERVAL_COLUMNS)
-    table = pd.DataFrame(rows, columns=['regime', 'role', 'run', 'seeds', 'WA', 'UA', 'JSD', 'KL', 'ECE', 'fixed', 'broken',
-                                       'net'])
+    table = pd.DataFrame(rows, columns=['regime', 'role', 'run', 'seeds', 'diverged', 'WA', 'UA', 'JSD', 'KL', 'ECE', 'fixed',
+                                       'broken', 'net'])
     agreement = regime_agreement(tables)
     raters = agreement[['pairwise agreement', 'gold right %']].reset_index()
     return dict(map=_with_gains(table, intervals).merge(raters, on='regime', how='left'), intervals=intervals, agreement=agreement,
-                missing=pd.DataFrame(missing, columns=MISSING_COLUMNS),
+                diverged=pd.DataFrame(diverged, columns=DIVERGED_COLUMNS), missing=pd.DataFrame(missing, columns=MISSING_COLUMNS),
                 left_out=pd.DataFrame(left_out, columns=['corpus', 'run', 'reference', 'seeds_left_out', 'why']))
 
 # %% ../nbs/16c_ambiguity.ipynb #00c5fa89
@@ -178,7 +189,8 @@ def map_markdown(table) -> pd.DataFrame:
     "The map for reading: WA, UA, JSD, label correction (fixed, broken, net) and each gain with its interval, as text."
     gain = lambda r, k: ('' if np.isnan(r[f'{k}_diff']) else
                          f"{r[f'{k}_diff']:+.1f} [{r[f'{k}_ci_low']:+.1f}, {r[f'{k}_ci_high']:+.1f}]")
-    return pd.DataFrame({'regime': table.regime, 'row': table.role, 'seeds': table.seeds, 'WA': table.WA.round(1),
+    return pd.DataFrame({'regime': table.regime, 'row': table.role, 'seeds': table.seeds, 'diverged': table.diverged,
+                         'WA': table.WA.round(1),
                          'UA': table.UA.round(1), 'JSD': table.JSD.round(3),
                          **{k: table[k].round(1) + 0.0 for k in ('fixed', 'broken', 'net')},   # + 0.0: -0.02 reads 0, not -0
                          **{f'{m} vs {ref}': [gain(r, f'{m}_vs_{ref}') for _, r in table.iterrows()]
@@ -193,15 +205,23 @@ def _where(shown, rows) -> str:
              for regime, part in shown.groupby('regime', sort=False)]
     return ', '.join(parts)
 
-def ambiguity_sentence(intervals, *, alpha=ALPHA) -> str:
-    "Where, by the rule above, learning l and w beats (or loses to) the baseline and training on the votes."
+def _diverged_text(diverged) -> str:
+    "The `Lw` rows of `diverged` (an `ambiguity_map`'s) as a sentence: regime, row and seeds; '' where none."
+    gone = diverged[diverged.role.isin(LW_ROLES)] if diverged is not None else []
+    if not len(gone): return ''
+    parts = [f"{role} in {regime} (seed {seed_span(part.seed)})" for (regime, role), part in gone.groupby(['regime', 'role'], sort=False)]
+    return f" The l/w update diverged (l or w non-finite, no predictions) for {'; '.join(parts)}."
+
+def ambiguity_sentence(intervals, diverged=None, *, alpha=ALPHA) -> str:
+    "Where, by the rule above, learning l and w beats (or loses to) the baseline and training on the votes (`diverged`: the map's)."
     paired = intervals[intervals.role.isin(LW_ROLES)].astype({'diff': float, 'p_holm': float, 'seeds': int})
-    if paired.empty: return "No regime has paired runs of Lw yet: the map cannot say where learning l and w pays."
+    if paired.empty: return "No regime has paired runs of Lw yet: the map cannot say where learning l and w pays." + _diverged_text(diverged)
     lw = paired[paired.seeds >= 2]   # a comparison at one seed claims nothing: its seed spread is unknown
     early = [r for r in dict.fromkeys(paired.regime) if r not in set(lw.regime)]
     at_one = f" At one seed so far (seed spread unknown): {', '.join(early)}." if early else ''
     absent = [r for r in REGIMES if r not in set(paired.regime)]
     not_run = f" Not yet run: {', '.join(absent)}." if absent else ''
+    at_one += _diverged_text(diverged)
     if lw.empty: return "No regime has paired runs of Lw at two seeds yet: the map cannot say where learning l and w pays." + at_one + not_run
     names = {'baseline': 'the baseline', 'soft_target': 'training on the votes (soft_target)'}
     said = []
