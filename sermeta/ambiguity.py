@@ -218,11 +218,10 @@ def ambiguity_sentence(intervals, diverged=None, *, alpha=ALPHA) -> str:
     if paired.empty: return "No regime has paired runs of Lw yet: the map cannot say where learning l and w pays." + _diverged_text(diverged)
     lw = paired[paired.seeds >= 2]   # a comparison at one seed claims nothing: its seed spread is unknown
     early = [r for r in dict.fromkeys(paired.regime) if r not in set(lw.regime)]
-    at_one = f" At one seed so far (seed spread unknown): {', '.join(early)}." if early else ''
     absent = [r for r in REGIMES if r not in set(paired.regime)]
-    not_run = f" Not yet run: {', '.join(absent)}." if absent else ''
-    at_one += _diverged_text(diverged)
-    if lw.empty: return "No regime has paired runs of Lw at two seeds yet: the map cannot say where learning l and w pays." + at_one + not_run
+    notes = ((f" At one seed so far (seed spread unknown): {', '.join(early)}." if early else '') + _diverged_text(diverged)
+             + (f" Not yet run: {', '.join(absent)}." if absent else ''))
+    if lw.empty: return "No regime has paired runs of Lw at two seeds yet: the map cannot say where learning l and w pays." + notes
     names = {'baseline': 'the baseline', 'soft_target': 'training on the votes (soft_target)'}
     said = []
     for ref in REFERENCES:
@@ -234,7 +233,7 @@ def ambiguity_sentence(intervals, diverged=None, *, alpha=ALPHA) -> str:
         if len(losses): text += f" and loses to it in {_where(losses, rows)}"
         quiet = [r for r in rows.regime.unique() if r not in set(shown.regime)]
         said.append(text + (f"; no difference is shown in {', '.join(quiet)}" if quiet else ''))
-    return f"Over the regimes with paired runs ({', '.join(dict.fromkeys(lw.regime))}), " + '; '.join(said) + '.' + at_one + not_run
+    return f"Over the regimes with paired runs ({', '.join(dict.fromkeys(lw.regime))}), " + '; '.join(said) + '.' + notes
 
 # %% ../nbs/16c_ambiguity.ipynb #13fe6909
 def gain_data(intervals, agreement) -> pd.DataFrame:
