@@ -4,7 +4,7 @@
 
 # %% ../nbs/16c_ambiguity.ipynb #d5841730
 from __future__ import annotations
-import json, tempfile
+import tempfile
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import CLASSES
@@ -13,7 +13,7 @@ from .corpora import load_corpus
 from .evaluate import label_fix_rates, soft_label_scores, vote_distributions
 from .methods import get_method
 from .raters import rater_summary
-from .runs import finished_seeds, read_seeds, run_dir, DIVERGED
+from .runs import finished_seeds, read_seeds, run_dir, diverged_seeds
 from .synthetic import RATER_MODELS, regime_corpus, generate_corpus
 from .reproduce import synthetic_folder
 from .sweeps import AMBIGUITY
@@ -24,8 +24,8 @@ from .claims import campaign_compute, seed_span
 # %% auto #0
 __all__ = ['REGIMES', 'LW_ROLES', 'REFERENCES', 'INTERVAL_COLUMNS', 'CAMPAIGN_SEEDS', 'CAMPAIGN_SCHEDULE', 'DIVERGED_COLUMNS',
            'MISSING_COLUMNS', 'map_runs', 'regime_table', 'regime_agreement', 'run_scores', 'alike_seeds',
-           'regime_intervals', 'seed_minutes', 'diverged_seeds', 'ambiguity_map', 'map_markdown', 'ambiguity_sentence',
-           'gain_data', 'gain_figure', 'campaign_commands']
+           'regime_intervals', 'seed_minutes', 'ambiguity_map', 'map_markdown', 'ambiguity_sentence', 'gain_data',
+           'gain_figure', 'campaign_commands']
 
 # %% ../nbs/16c_ambiguity.ipynb #fd97879a
 REGIMES = tuple(RATER_MODELS)                 # designed, cremad, cremad_half
@@ -126,12 +126,6 @@ def seed_minutes(runs, corpus, name, seeds_from=FIRST_FRESH_SEED) -> tuple:
         measured = campaign_compute(runs, where, [name], seeds_from=first)
         if len(measured): return float(measured.minutes_per_seed.item()), where + ('' if first else ', committed seeds')
     return float('nan'), ''
-
-def diverged_seeds(runs, corpus, name, seeds_from=FIRST_FRESH_SEED) -> dict:
-    "{seed: message} of the seeds of `name` on `corpus` (from `seeds_from` on) whose l/w update diverged (`DIVERGED`)."
-    records = sorted(run_dir(runs, corpus, name, 0).parent.glob(f'seed*/{DIVERGED}'))
-    return {int(p.parent.name[4:]): json.loads(p.read_text())['diverged'] for p in records
-            if int(p.parent.name[4:]) >= seeds_from}
 
 def _missing(runs, regime, seeds_from, scale) -> list:
     "The rows of `regime` missing a seed of CAMPAIGN_SEEDS (from `seeds_from` on), their cost, and the command that trains them."

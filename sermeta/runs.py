@@ -15,9 +15,9 @@ from .config import Config, config_record, run_name, legacy_config
 # %% auto #0
 __all__ = ['MODEL_PRECISION', 'FOLD_FILES', 'DIVERGED', 'FIRST_FRESH_SEED', 'FOLD_RECORD', 'run_dir', 'start_run', 'run_config',
            'run_precision', 'record_path', 'write_record', 'read_record', 'compress_records', 'fold_node', 'cpu_model',
-           'write_fold_results', 'fold_problems', 'fold_finished', 'pool_run', 'read_run', 'diverged_settings',
-           'finished_seeds', 'fresh_first', 'read_seeds', 'fold_records', 'fold_seconds', 'node_names', 'where_trained',
-           'migrate_runs']
+           'write_fold_results', 'fold_problems', 'fold_finished', 'pool_run', 'read_run', 'diverged_seeds',
+           'diverged_settings', 'finished_seeds', 'fresh_first', 'read_seeds', 'fold_records', 'fold_seconds',
+           'node_names', 'where_trained', 'migrate_runs']
 
 # %% ../nbs/07a_runs.ipynb #6b0cfd0d
 def run_dir(root, corpus, method, seed) -> Path:
@@ -237,10 +237,15 @@ def read_run(runs, corpus, method, seed):
 
 DIVERGED = 'diverged.json'  # written by sermeta.sweeps in a run directory whose l/w update diverged
 
+def diverged_seeds(runs, corpus, method, seeds_from=0) -> dict:
+    "{seed: message} of the seeds of `method` on `corpus` (from `seeds_from` on) whose l/w update diverged (`DIVERGED` files)."
+    seeds = {int(path.parent.name[4:]): path for path in run_dir(runs, corpus, method, 0).parent.glob(f'seed*/{DIVERGED}')}
+    return {seed: json.loads(seeds[seed].read_text())['diverged'] for seed in sorted(seeds) if seed >= seeds_from}
+
 def diverged_settings(runs, corpus) -> dict:
-    "{setting name: message} of the sweep runs of `corpus` that diverged (`DIVERGED` files)."
-    return {path.parent.parent.name: json.loads(path.read_text())['diverged']
-            for path in sorted((Path(runs)/corpus).glob(f'*@*/seed*/{DIVERGED}'))}
+    "{setting name: message at its first diverged seed} of the sweep settings (names with '@') of `corpus` that diverged."
+    settings = sorted(path.name for path in (Path(runs)/corpus).glob('*@*'))
+    return {name: failed[min(failed)] for name in settings if (failed := diverged_seeds(runs, corpus, name))}
 
 def finished_seeds(runs, corpus, method) -> list:
     "Seeds with a finished run of `method` on `corpus`."
