@@ -170,19 +170,22 @@ def ambiguity_map(runs, *, tables=None, scale=0.1, data_dir='data', seeds_from=F
 
 # %% ../nbs/16c_ambiguity.ipynb #00c5fa89
 def _with_gains(table, intervals) -> pd.DataFrame:
-    "`table` with each row's WA and UA gain, interval and Holm p against each of REFERENCES (NaN where none)."
+    "`table` with each row's WA and UA gain, interval, Holm p and paired seeds against each of REFERENCES (NaN where none)."
     out = table.set_index(['regime', 'role'])
     for ref_role in REFERENCES:
         for metric in ('WA', 'UA'):
             part = intervals[(intervals.reference_role == ref_role) & (intervals.metric == metric)]
-            part = part.set_index(['regime', 'role'])[['diff', 'ci_low', 'ci_high', 'p_holm']].astype(float)
+            part = part.set_index(['regime', 'role'])[['diff', 'ci_low', 'ci_high', 'p_holm', 'seeds']].astype(float)
             out = out.join(part.add_prefix(f'{metric}_vs_{ref_role}_'))
     return out.reset_index()
 
 def map_markdown(table) -> pd.DataFrame:
-    "The map for reading: WA, UA, JSD, label correction (fixed, broken, net) and each gain with its interval, as text."
-    gain = lambda r, k: ('' if np.isnan(r[f'{k}_diff']) else
-                         f"{r[f'{k}_diff']:+.1f} [{r[f'{k}_ci_low']:+.1f}, {r[f'{k}_ci_high']:+.1f}]")
+    """The map for reading: WA, UA, JSD, label correction (fixed, broken, net) and each gain with its interval, as text;
+    a gain paired at one seed says so: its interval resamples test speakers only, the seed spread is unknown."""
+    def gain(r, k):
+        if np.isnan(r[f'{k}_diff']): return ''
+        text = f"{r[f'{k}_diff']:+.1f} [{r[f'{k}_ci_low']:+.1f}, {r[f'{k}_ci_high']:+.1f}]"
+        return text + (' (1 seed)' if r[f'{k}_seeds'] < 2 else '')
     return pd.DataFrame({'regime': table.regime, 'row': table.role, 'seeds': table.seeds, 'diverged': table.diverged,
                          'WA': table.WA.round(1),
                          'UA': table.UA.round(1), 'JSD': table.JSD.round(3),
