@@ -20,9 +20,9 @@ from .runs import (read_seeds, read_run, read_record, run_dir, finished_seeds, f
 __all__ = ['MIXED', 'VERDICT_COLUMNS', 'FIRST_FRESH_SEED', 'TABLE2_LW_ROWS', 'SWEEP_SEEDS', 'EXTENSION_CAP', 'COMPUTE_COLUMNS',
            'RATE_COLUMNS', 'SEED_COST_COLUMNS', 'PLAN_COLUMNS', 'PRECISION_COLUMNS', 'PRECISION_RUNS',
            'training_setups', 'seed_metrics', 'verdict_table', 'gains_vs_baseline', 'fresh_seeds', 'verdict_runs',
-           'verdict_comparisons', 'sweep_plans', 'planned_seeds', 'extension_from', 'extension_seeds', 'alike_seed',
-           'corpus_verdict', 'fresh_gains', 'seed_span', 'campaign_compute', 'training_rates', 'seed_cost',
-           'scaled_minutes', 'campaign_plan', 'precision_check', 'precision_words', 'ambiguous_utterances',
+           'verdict_comparisons', 'seed_groups', 'sweep_plans', 'planned_seeds', 'extension_from', 'extension_seeds',
+           'alike_seed', 'corpus_verdict', 'fresh_gains', 'seed_span', 'campaign_compute', 'training_rates',
+           'seed_cost', 'scaled_minutes', 'campaign_plan', 'precision_check', 'precision_words', 'ambiguous_utterances',
            'correction_scores', 'correction_table', 'disagreement', 'per_utterance', 'agreement_correlations',
            'sensitivity_table', 'frontend_table', 'soft_label_table']
 
@@ -173,6 +173,10 @@ def verdict_comparisons() -> list:
              *[(m, 'baseline') for m in TABLE2_LW_ROWS]]
     committed = [(m, 'baseline') for m in ('oversample', 'undersample', 'soft_target', 'pencil', 'cleanlab', 'svm')]
     return [(r, ref, 'fresh') for r, ref in fresh] + [(r, ref, 'committed') for r, ref in committed]
+
+def seed_groups() -> dict:
+    "{run: 'fresh' | 'committed'}: the seeds each run's verdict row reads (Table 2 reads the same, `sermeta.reports.table2`)."
+    return {run: group for run, _, group in verdict_comparisons()} | {'baseline': 'fresh'}
 
 def sweep_plans(extension=()) -> dict:
     "sweep -> (its runs, its fresh seeds): the key contrast (with `extension`, its seeds past the ten), Table 2's l/w rows."

@@ -36,11 +36,13 @@ def _flat(metrics, classes):
     return out | {'WA': metrics['WA'], 'UA': metrics['UA']}
 
 def table2(runs, corpus, methods, *, classes=CLASSES, truth='gold', table=None,
-           fresh=False) -> pd.DataFrame:  # True: each method's fresh seeds where it has any, else its committed ones
+           fresh=False) -> pd.DataFrame:  # True: each method's fresh seeds where it has any, else its committed ones;
+                                          # or {method: 'fresh' | 'committed'}, the seeds each prefers (others: fresh)
     "Mean and sd over seeds of P/R/F1 per class, WA and UA of each method, with the paper's WA/UA and the seeds read."
     rows, read, kind = [], {}, {}
     for m in methods:
-        seeds, kind[m] = fresh_first(finished_seeds(runs, corpus, m)) if fresh else (None, None)
+        prefer = fresh.get(m, 'fresh') if isinstance(fresh, dict) else 'fresh'
+        seeds, kind[m] = fresh_first(finished_seeds(runs, corpus, m), prefer) if fresh else (None, None)
         preds, _, read[m] = read_seeds(runs, corpus, m, seeds)
         if truth != 'gold': preds[truth] = preds.utt_id.map(table.set_index('utt_id')[truth])
         for seed, seed_preds in preds.groupby('seed'):

@@ -18,6 +18,7 @@ from .folds import balance_table, balanced_corpus, BALANCED_METHODS
 from .config import Config, resolve_device, config_flags, config_overrides, frontend_spec, run_name
 from .runs import run_dir, finished_seeds, read_seeds, fresh_first
 from .reports import run_reports, table2
+from .claims import seed_groups
 
 
 # %% auto #0
@@ -37,14 +38,15 @@ def summarize_runs(runs_root, corpus, methods, classes, table=None) -> pd.DataFr
     if not done:
         raise FileNotFoundError(f"{runs_root}/{corpus}: no finished run; "
                                 f"train with `sermeta_reproduce --corpus {corpus}` or `sermeta_train`")
-    scores = table2(runs_root, corpus, done, classes=classes, fresh=True).loc[done]   # fresh and committed seeds never pool
+    groups = seed_groups()   # each row on the seeds its verdict row reads; fresh and committed seeds never pool
+    scores = table2(runs_root, corpus, done, classes=classes, fresh=groups).loc[done]
     out = scores[['WA', 'UA', 'WA_sd', 'UA_sd', 'seeds', 'seed_span', 'seeds_from', 'paper_WA', 'paper_UA']].copy()
     if table is not None and reference_label(table):
-        true_scores = table2(runs_root, corpus, done, classes=classes, truth=reference_label(table), table=table, fresh=True)
+        true_scores = table2(runs_root, corpus, done, classes=classes, truth=reference_label(table), table=table, fresh=groups)
         out[['WA_true', 'UA_true']] = true_scores.loc[done, ['WA', 'UA']]
         truth = table.set_index('utt_id')[reference_label(table)]
         fix_recall = lambda learned: label_fix_rates(learned, truth)['fix_recall']
-        seeds = lambda m: fresh_first(finished_seeds(runs_root, corpus, m))[0]
+        seeds = lambda m: fresh_first(finished_seeds(runs_root, corpus, m), groups.get(m, 'fresh'))[0]
         out['fix_recall'] = [read_seeds(runs_root, corpus, m, seeds(m))[1].groupby('seed').apply(fix_recall).mean()
                              if get_method(m).learns_labels else np.nan for m in done]
     return out.round(1).astype({'seeds': int})

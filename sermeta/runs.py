@@ -254,10 +254,13 @@ def finished_seeds(runs, corpus, method) -> list:
 
 FIRST_FRESH_SEED = 10   # seeds from here on chose nothing: the screens used seed 0, the confirmations 0-5
 
-def fresh_first(seeds) -> tuple:
-    "(seeds, 'fresh' | 'committed'): the fresh ones (`FIRST_FRESH_SEED` and up) where there are any, else all of them."
-    fresh = [s for s in seeds if s >= FIRST_FRESH_SEED]
-    return (fresh, 'fresh') if fresh else (list(seeds), 'committed')
+def fresh_first(seeds, prefer='fresh') -> tuple:
+    """(seeds, 'fresh' | 'committed'): the fresh ones (`FIRST_FRESH_SEED` and up) where there are any, else the committed
+    ones; with `prefer='committed'` the other way round (a row whose verdict reads its committed seeds)."""
+    fresh, committed = [s for s in seeds if s >= FIRST_FRESH_SEED], [s for s in seeds if s < FIRST_FRESH_SEED]
+    if prefer not in ('fresh', 'committed'): raise ValueError(f"prefer={prefer!r}: give 'fresh' or 'committed'")
+    if prefer == 'committed' and committed or not fresh: return committed, 'committed'
+    return fresh, 'fresh'
 
 def read_seeds(runs, corpus, method, seeds=None):
     "(predictions, learned, seeds): every finished seed of a method (or those of `seeds`) stacked, with a `seed` column."

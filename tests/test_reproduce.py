@@ -76,6 +76,18 @@ def test_summary_never_pools_fresh_and_committed_seeds():
     assert s.loc['oversample', 'seeds_from'] == 'committed' and s.loc['oversample', 'seed_span'].startswith('0')
 
 
+
+def test_summary_reads_each_row_on_the_seeds_of_its_verdict_row():
+    # soft_target has committed seeds (0-4) and fresh ones trained for the ambiguity map; its verdict row reads the committed
+    from sermeta.runs import finished_seeds, FIRST_FRESH_SEED
+    from sermeta.claims import seed_groups
+    runs = REPO / 'reports' / 'runs'
+    seeds = finished_seeds(runs, 'synthetic', 'soft_target')
+    assert seed_groups()['soft_target'] == 'committed' and any(k >= FIRST_FRESH_SEED for k in seeds)
+    s = summarize_runs(runs, 'synthetic', ['soft_target'], CLASSES)
+    assert s.loc['soft_target', 'seeds_from'] == 'committed'
+    assert s.loc['soft_target', 'seeds'] == sum(k < FIRST_FRESH_SEED for k in seeds)
+
 def test_iemocap_without_root_explains_where_to_get_it():
     with pytest.raises(ValueError, match='IEMOCAP is licensed'):
         reproduce('iemocap', None)
