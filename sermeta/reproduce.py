@@ -33,7 +33,7 @@ def reproduce_config(*, quick=False, seed=0, **settings) -> Config:
 
 # %% ../nbs/11_reproduce.ipynb #54970816
 def summarize_runs(runs_root, corpus, methods, classes, table=None) -> pd.DataFrame:
-    "WA/UA per method (mean, sd over its seeds: fresh ones where it has any) beside the paper's; and against the truth."
+    "WA/UA per method (mean, sd over the seeds its verdict row reads) beside the paper's; and against the truth."
     done = [m for m in methods if finished_seeds(runs_root, corpus, m)]
     if not done:
         raise FileNotFoundError(f"{runs_root}/{corpus}: no finished run; "
