@@ -29,13 +29,14 @@ __all__ = ['REGIMES', 'LW_ROLES', 'REFERENCES', 'INTERVAL_COLUMNS', 'CAMPAIGN_SE
 
 # %% ../nbs/16c_ambiguity.ipynb #fd97879a
 REGIMES = tuple(RATER_MODELS)                 # designed, cremad, cremad_half
-LW_ROLES = ('Lw, literal', 'Lw, Table 3')     # the rows that learn l and w
+LW_ROLES = ('Lw, literal', 'Lw, Table 3', 'Lw, Table 3 runner-up')     # the rows that learn l and w
 REFERENCES = ('baseline', 'soft_target')      # every row is compared with these two
 
 def map_runs() -> dict:
     "Role -> run name of every row of the map: the `ambiguity` sweep's runs at the default base."
     return {'baseline': 'baseline', LW_ROLES[0]: run_name('Lw', Config()),
-            LW_ROLES[1]: run_name('Lw', Config(**READINGS['table3'])), 'control': 'label_smoothing',
+            LW_ROLES[1]: run_name('Lw', Config(**READINGS['table3'])),
+            LW_ROLES[2]: run_name('Lw', Config(**READINGS['table3_runner_up'])), 'control': 'label_smoothing',
             'soft_target': 'soft_target', 'w': 'w', 'pencil': 'pencil', 'cleanlab': 'cleanlab'}
 
 # %% ../nbs/16c_ambiguity.ipynb #17b5d9de

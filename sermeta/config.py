@@ -111,6 +111,7 @@ def device_name(device) -> str:
 READINGS = {
     'literal': {},                                                         # Config(): Adam 0.001, one epoch
     'table3': dict(lw_optimizer='sgd', lr_label=1.0, lr_weight=0.1),      # plain mini-batch steps through one epoch
+    'table3_runner_up': dict(lw_optimizer='gd', lr_label=10.0, lr_weight=1.0),  # the rule's second: full-batch steps
 }
 
 def reading(name) -> dict:

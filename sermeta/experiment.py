@@ -275,7 +275,7 @@ def train_cli(corpus:str='synthetic',  # corpus: iemocap, emodb, cremad, msp_pod
               jobs:int=1,              # folds trained at once, in separate processes
               executor:str='local',    # 'local' or 'ray' (pip install 'sermeta[ray]'; RAY_ADDRESS names the cluster)
               final:store_true=False,  # instead: train one model on all speakers and save it for sermeta_predict
-              reading:str='literal',   # the l/w update rule: literal (the default: Adam 0.001, one epoch) or table3
+              reading:str='literal',   # the l/w update rule: literal (the default: Adam 0.001, one epoch), table3 or table3_runner_up
               **settings):             # Config fields (--seed, --max_epochs, ...; see sermeta.config.Config)
     "Train one method over the folds of a corpus (its protocol) into runs/<corpus>/<run name>/seed<k>; print WA/UA."
     if root is None: raise ValueError('give --root, the corpus folder')

@@ -120,7 +120,7 @@ SWEEPS.update(verdict=VERDICT, table2_lw=TABLE2_LW)
 
 # %% ../nbs/11a_sweeps.ipynb #b8455167
 AMBIGUITY = Sweep('ambiguity', ('baseline', 'Lw', 'label_smoothing', 'soft_target', 'w', 'pencil', 'cleanlab'), ({},),
-                  (('Lw', READINGS['table3']),))
+                  (('Lw', READINGS['table3']), ('Lw', READINGS['table3_runner_up'])))
 SWEEPS['ambiguity'] = AMBIGUITY
 
 # %% ../nbs/11a_sweeps.ipynb #b4df2cfb

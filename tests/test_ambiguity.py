@@ -69,7 +69,7 @@ def test_the_map_reads_what_exists_and_lists_the_rest(tree):
     assert set(vs_soft.seeds) == {2}
     assert set(result['intervals'].regime) == {'designed', 'cremad'}
     missing = result['missing']
-    never = {LW_ROLES[0], 'control', 'w', 'cleanlab'}
+    never = {LW_ROLES[0], LW_ROLES[2], 'control', 'w', 'cleanlab'}
     assert set(missing[missing.regime == 'designed'].role) == never                  # three seeds wanted there
     cremad = missing[missing.regime == 'cremad'].set_index('role').seeds_missing     # five seeds wanted there
     assert cremad.to_dict() == {role: [10, 11, 12, 13, 14] if role in never else [13, 14] for role in map_runs()}
