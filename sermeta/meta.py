@@ -96,14 +96,15 @@ def _minibatch_epoch(self, log_probs,      # (N, C) log y_n of the fixed network
     parts = [{'params': [p], 'lr': lr} for p, lr in ((l, lr_label), (w, lr_weight)) if lr]
     optimizer = LW_RULES[rule].optimizer(parts)
     if self.optimizer_state is not None: optimizer.load_state_dict(self.optimizer_state)
-    epoch_start = self.weights
-    for idx in torch.randperm(len(w), generator=generator).split(batch_size):
+    epoch_start, batches = self.weights, torch.randperm(len(w), generator=generator).split(batch_size)
+    for k, idx in enumerate(batches, 1):
         before = w.detach().clone()
         optimizer.zero_grad()
         weighted_soft_loss(log_probs[idx].detach(), label_targets(l[idx]), w[idx]).sum().backward()
         optimizer.step()
         if lr_weight and rescale == 'update':
             with torch.no_grad(): w.copy_(rescale_weights(before, w, groups))
+        if found := _non_finite(l, w, before): raise FloatingPointError(f'update {k} of {len(batches)} of the epoch', *found)
     if lr_weight and rescale == 'epoch':
         with torch.no_grad(): w.copy_(rescale_weights(epoch_start, w, groups))
     self.label_logits, self.weights, self.optimizer_state = l.detach(), w.detach(), optimizer.state_dict()
@@ -124,14 +125,28 @@ class LWRule:
 
 LW_RULES = {rule.name: rule for rule in (LWRule('adam', torch.optim.Adam), LWRule('sgd', torch.optim.SGD), LWRule('gd'))}
 
+def _non_finite(l, w, before) -> tuple:
+    "() while l and w are finite; else (which of them an update made non-finite, the range of w before it)."
+    which = [name for name, t in (('l', l), ('w', w)) if not torch.isfinite(t).all()]
+    if not which: return ()
+    return ' and '.join(which), f"w before it: smallest {float(before.min()):.2g}, largest {float(before.max()):.3g}"
+
 def _update(self, log_probs, *, rule='adam', steps=1, batch_size=32, generator=None, rescale='update', **step_sizes):
     "An alternation's l/w update: `steps` runs of LW_RULES[rule] (full-batch steps, or mini-batch epochs)."
     if not (step_sizes.get('lr_label') or step_sizes.get('lr_weight')): return self  # nothing learned, nothing drawn
-    for _ in range(steps):
-        LW_RULES[rule].run(self, log_probs, batch_size=batch_size, generator=generator, rescale=rescale, **step_sizes)
-        if not (torch.isfinite(self.weights).all() and torch.isfinite(self.label_logits).all()):
-            raise FloatingPointError(f"the {rule} l/w update ({step_sizes}, rescale after every {rescale}) made l or w "
-                                     "non-finite: it diverges; lower the step sizes")
+    for step in range(1, steps + 1):
+        before = self.weights
+        try:
+            LW_RULES[rule].run(self, log_probs, batch_size=batch_size, generator=generator, rescale=rescale, **step_sizes)
+            when, found = 'the full-batch step', _non_finite(self.label_logits, self.weights, before)
+        except FloatingPointError as e:                      # a mini-batch epoch stops at its first non-finite update
+            if len(e.args) != 3: raise
+            when, *found = e.args
+        if found:
+            which, w_range = found
+            counted = f', in run {step} of {steps}' if steps > 1 else ''
+            raise FloatingPointError(f"the {rule} l/w update ({step_sizes}, rescale after every {rescale}) made {which} "
+                                     f"non-finite at {when}{counted} ({w_range}): it diverges; lower the step sizes")
     return self
 
 LabelWeightState.minibatch_epoch, LabelWeightState.update = _minibatch_epoch, _update
