@@ -52,14 +52,16 @@ def regime_agreement(tables) -> pd.DataFrame:
     "Per regime of `tables`: raters per utterance, pairwise agreement, unanimous %, votes for and gold labels of the truth."
     summary = rater_summary({r: (t, 'true_label') for r, t in tables.items()})
     columns = ['utterances', 'raters per utterance', 'pairwise agreement', 'unanimous %', 'votes for the reference emotion %']
-    gold = pd.Series({r: 100 * float((t.label == t.true_label).mean()) for r, t in tables.items()}, name='gold right %')
-    return summary[columns].astype(float).join(gold).rename_axis('regime')
+    share = lambda name, right: pd.Series({r: 100 * float(right(t).mean()) for r, t in tables.items()}, name=name)
+    labels = [share('gold right %', lambda t: t.label == t.true_label),
+              share('gold neutral %', lambda t: t.label == 'neutral'), share('true neutral %', lambda t: t.true_label == 'neutral')]
+    return summary[columns].astype(float).join(labels).rename_axis('regime')
 
 # %% ../nbs/16c_ambiguity.ipynb #f1c09f68
 def _learns_labels(name) -> bool: return get_method(parse_setting(name)[0]).learns_labels
 
 def run_scores(runs, corpus, name, table, seeds) -> dict:
-    "seeds, WA, UA, JSD and KL to the votes, ECE (means over `seeds`) and, for rows that learn labels, fixed, broken, net (%)."
+    "seeds, WA, UA (against gold, and against the truth: WA_true, UA_true), JSD and KL to the votes, ECE (means over `seeds`) and, for rows that learn labels, fixed, broken, net (%)."
     preds, learned, _ = read_seeds(runs, corpus, name)
     preds, learned = preds[preds.seed.isin(seeds)], learned[learned.seed.isin(seeds)]
     unknown = sorted(set(preds.utt_id) - set(table.utt_id))
@@ -69,7 +71,9 @@ def run_scores(runs, corpus, name, table, seeds) -> dict:
     soft = pd.DataFrame([soft_label_scores(p[probs].to_numpy(), votes.loc[p.utt_id].to_numpy(),
                                            p.gold.map(list(CLASSES).index).to_numpy())
                          for _, p in preds[preds.utt_id.isin(votes.index)].groupby('seed')])
-    out = dict(seeds=len(seeds), **seed_metrics(preds, CLASSES).mean().to_dict(), **soft.mean().astype(float).to_dict())
+    true = seed_metrics(preds.assign(gold=preds.utt_id.map(truth)), CLASSES).mean().add_suffix('_true')
+    out = dict(seeds=len(seeds), **seed_metrics(preds, CLASSES).mean().to_dict(), **true.to_dict(),
+               **soft.mean().astype(float).to_dict())
     if _learns_labels(name):
         fix = pd.DataFrame([label_fix_rates(rows, truth) for _, rows in learned.groupby('seed')]).mean()
         out.update(fixed=fix.fix_recall, broken=fix.broken, net=fix.net)
@@ -161,8 +165,8 @@ def ambiguity_map(runs, *, tables=None, scale=0.1, data_dir='data', seeds_from=F
         intervals.append(found); left_out += left
         missing += _missing(runs, regime, seeds_from, scale)
     intervals = pd.concat(intervals, ignore_index=True) if intervals else pd.DataFrame(columns=INTERVAL_COLUMNS)
-    table = pd.DataFrame(rows, columns=['regime', 'role', 'run', 'seeds', 'diverged', 'WA', 'UA', 'JSD', 'KL', 'ECE', 'fixed',
-                                       'broken', 'net'])
+    table = pd.DataFrame(rows, columns=['regime', 'role', 'run', 'seeds', 'diverged', 'WA', 'UA', 'WA_true', 'UA_true', 'JSD',
+                                       'KL', 'ECE', 'fixed', 'broken', 'net'])
     agreement = regime_agreement(tables)
     raters = agreement[['pairwise agreement', 'gold right %']].reset_index()
     return dict(map=_with_gains(table, intervals).merge(raters, on='regime', how='left'), intervals=intervals, agreement=agreement,
@@ -181,7 +185,7 @@ def _with_gains(table, intervals) -> pd.DataFrame:
     return out.reset_index()
 
 def map_markdown(table) -> pd.DataFrame:
-    """The map for reading: WA, UA, JSD, label correction (fixed, broken, net) and each gain with its interval, as text;
+    """The map for reading: WA, UA (against gold and against the truth), JSD, label correction (fixed, broken, net) and each gain with its interval, as text;
     a gain paired at one seed says so: its interval resamples test speakers only, the seed spread is unknown."""
     def gain(r, k):
         if np.isnan(r[f'{k}_diff']): return ''
@@ -189,7 +193,8 @@ def map_markdown(table) -> pd.DataFrame:
         return text + (' (1 seed)' if r[f'{k}_seeds'] < 2 else '')
     return pd.DataFrame({'regime': table.regime, 'row': table.role, 'seeds': table.seeds, 'diverged': table.diverged,
                          'WA': table.WA.round(1),
-                         'UA': table.UA.round(1), 'JSD': table.JSD.round(3),
+                         'UA': table.UA.round(1), 'WA true': table.WA_true.round(1), 'UA true': table.UA_true.round(1),
+                         'JSD': table.JSD.round(3),
                          **{k: table[k].round(1) + 0.0 for k in ('fixed', 'broken', 'net')},   # + 0.0: -0.02 reads 0, not -0
                          **{f'{m} vs {ref}': [gain(r, f'{m}_vs_{ref}') for _, r in table.iterrows()]
                             for ref in REFERENCES for m in ('WA', 'UA')}})
