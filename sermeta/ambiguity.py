@@ -103,16 +103,18 @@ def _comparisons(runs, corpus, seeds_from) -> tuple:
     return pairs, left
 
 # %% ../nbs/16c_ambiguity.ipynb #c1477a1f
-INTERVAL_COLUMNS = ['regime', 'corpus', 'role', 'reference_role', 'run', 'reference', 'metric', 'seeds', 'diff', 'ci_low',
+INTERVAL_COLUMNS = ['regime', 'corpus', 'role', 'reference_role', 'run', 'reference', 'metric', 'scored', 'seeds', 'diff', 'ci_low',
                     'ci_high', 'p', 'p_holm', 'verdict', 'resampling', 'devices', 'precision', 'setup']
 
-def regime_intervals(runs, regime, *, seeds_from=FIRST_FRESH_SEED, n_boot=2000, seed=0) -> tuple:
-    "(intervals, left out) of one regime: every row vs the baseline and vs soft_target, WA and UA, one Holm family."
+def regime_intervals(runs, regime, *, seeds_from=FIRST_FRESH_SEED, n_boot=2000, seed=0, truth=None) -> tuple:
+    """(intervals, left out) of one regime: every row vs the baseline and vs soft_target, WA and UA, one Holm family;
+    scored against the gold labels, or against `truth` (utt_id -> true emotion) where given."""
     corpus, role_of = regime_corpus(regime), {n: r for r, n in map_runs().items()}
     pairs, left = _comparisons(runs, corpus, seeds_from)
     if not pairs: return pd.DataFrame(columns=INTERVAL_COLUMNS), left
-    table = verdict_table(runs, corpus, pairs, n_boot=n_boot, seed=seed, mixed='mark')
-    table = table.assign(regime=regime, corpus=corpus, role=table.run.map(role_of), reference_role=table.reference.map(role_of))
+    table = verdict_table(runs, corpus, pairs, n_boot=n_boot, seed=seed, mixed='mark', truth=truth)
+    table = table.assign(regime=regime, corpus=corpus, role=table.run.map(role_of), reference_role=table.reference.map(role_of),
+                         scored='gold' if truth is None else 'truth')
     return table[INTERVAL_COLUMNS], left
 
 # %% ../nbs/16c_ambiguity.ipynb #6187831d
@@ -162,7 +164,9 @@ def ambiguity_map(runs, *, tables=None, scale=0.1, data_dir='data', seeds_from=F
             scores = run_scores(runs, corpus, name, table, seeds) if seeds else dict(seeds=0)   # diverged only: no scores
             if seeds or failed: rows.append(dict(regime=regime, role=role, run=name, **scores, diverged=seed_span(failed)))
         found, left = regime_intervals(runs, regime, seeds_from=seeds_from, n_boot=n_boot, seed=seed)
-        intervals.append(found); left_out += left
+        true, _ = regime_intervals(runs, regime, seeds_from=seeds_from, n_boot=n_boot, seed=seed,
+                                   truth=table.set_index('utt_id').true_label)   # a family of its own
+        intervals += [found, true]; left_out += left
         missing += _missing(runs, regime, seeds_from, scale)
     intervals = pd.concat(intervals, ignore_index=True) if intervals else pd.DataFrame(columns=INTERVAL_COLUMNS)
     table = pd.DataFrame(rows, columns=['regime', 'role', 'run', 'seeds', 'diverged', 'WA', 'UA', 'WA_true', 'UA_true', 'JSD',
@@ -177,11 +181,12 @@ def ambiguity_map(runs, *, tables=None, scale=0.1, data_dir='data', seeds_from=F
 def _with_gains(table, intervals) -> pd.DataFrame:
     "`table` with each row's WA and UA gain, interval, Holm p and paired seeds against each of REFERENCES (NaN where none)."
     out = table.set_index(['regime', 'role'])
-    for ref_role in REFERENCES:
-        for metric in ('WA', 'UA'):
-            part = intervals[(intervals.reference_role == ref_role) & (intervals.metric == metric)]
-            part = part.set_index(['regime', 'role'])[['diff', 'ci_low', 'ci_high', 'p_holm', 'seeds']].astype(float)
-            out = out.join(part.add_prefix(f'{metric}_vs_{ref_role}_'))
+    for scored, suffix in (('gold', ''), ('truth', '_true')):   # WA_vs_baseline_diff, ..., WA_true_vs_baseline_diff, ...
+        for ref_role in REFERENCES:
+            for metric in ('WA', 'UA'):
+                part = intervals[(intervals.reference_role == ref_role) & (intervals.metric == metric) & (intervals.scored == scored)]
+                part = part.set_index(['regime', 'role'])[['diff', 'ci_low', 'ci_high', 'p_holm', 'seeds']].astype(float)
+                out = out.join(part.add_prefix(f'{metric}{suffix}_vs_{ref_role}_'))
     return out.reset_index()
 
 def map_markdown(table) -> pd.DataFrame:
@@ -197,7 +202,9 @@ def map_markdown(table) -> pd.DataFrame:
                          'JSD': table.JSD.round(3),
                          **{k: table[k].round(1) + 0.0 for k in ('fixed', 'broken', 'net')},   # + 0.0: -0.02 reads 0, not -0
                          **{f'{m} vs {ref}': [gain(r, f'{m}_vs_{ref}') for _, r in table.iterrows()]
-                            for ref in REFERENCES for m in ('WA', 'UA')}})
+                            for ref in REFERENCES for m in ('WA', 'UA')},
+                         **{f'{m} true vs baseline': [gain(r, f'{m}_true_vs_baseline') for _, r in table.iterrows()]
+                            for m in ('WA', 'UA')}})
 
 # %% ../nbs/16c_ambiguity.ipynb #c7d50896
 def _where(shown, rows) -> str:
@@ -215,16 +222,8 @@ def _diverged_text(diverged) -> str:
     parts = [f"{role} in {regime} (seed {seed_span(part.seed)})" for (regime, role), part in gone.groupby(['regime', 'role'], sort=False)]
     return f" The l/w update diverged (l or w non-finite, no predictions) for {'; '.join(parts)}."
 
-def ambiguity_sentence(intervals, diverged=None, *, alpha=ALPHA) -> str:
-    "Where, by the rule above, learning l and w beats (or loses to) the baseline and training on the votes (`diverged`: the map's)."
-    paired = intervals[intervals.role.isin(LW_ROLES)].astype({'diff': float, 'p_holm': float, 'seeds': int})
-    if paired.empty: return "No regime has paired runs of Lw yet: the map cannot say where learning l and w pays." + _diverged_text(diverged)
-    lw = paired[paired.seeds >= 2]   # a comparison at one seed claims nothing: its seed spread is unknown
-    early = [r for r in dict.fromkeys(paired.regime) if r not in set(lw.regime)]
-    absent = [r for r in REGIMES if r not in set(paired.regime)]
-    notes = ((f" At one seed so far (seed spread unknown): {', '.join(early)}." if early else '') + _diverged_text(diverged)
-             + (f" Not yet run: {', '.join(absent)}." if absent else ''))
-    if lw.empty: return "No regime has paired runs of Lw at two seeds yet: the map cannot say where learning l and w pays." + notes
+def _rule_words(lw, alpha) -> str:
+    "The rule's words for `lw` (Lw rows paired at two or more seeds): against each reference, where it beats or loses."
     names = {'baseline': 'the baseline', 'soft_target': 'training on the votes (soft_target)'}
     said = []
     for ref in REFERENCES:
@@ -236,12 +235,33 @@ def ambiguity_sentence(intervals, diverged=None, *, alpha=ALPHA) -> str:
         if len(losses): text += f" and loses to it in {_where(losses, rows)}"
         quiet = [r for r in rows.regime.unique() if r not in set(shown.regime)]
         said.append(text + (f"; no difference is shown in {', '.join(quiet)}" if quiet else ''))
-    return f"Over the regimes with paired runs ({', '.join(dict.fromkeys(lw.regime))}), " + '; '.join(said) + '.' + notes
+    return f"over the regimes with paired runs ({', '.join(dict.fromkeys(lw.regime))}), " + '; '.join(said)
+
+def _lw_rows(intervals, scored) -> pd.DataFrame:
+    "The `Lw` rows of `intervals` scored against `scored` ('gold' or 'truth')."
+    rows = intervals[intervals.role.isin(LW_ROLES) & (intervals.scored == scored)]
+    return rows.astype({'diff': float, 'p_holm': float, 'seeds': int})
+
+def ambiguity_sentence(intervals, diverged=None, *, alpha=ALPHA) -> str:
+    """Where, by the rule above, learning l and w beats (or loses to) the baseline and training on the votes, against the
+    gold labels, then by the same rule against the true emotions (`diverged`: the map's)."""
+    paired = _lw_rows(intervals, 'gold')
+    if paired.empty: return "No regime has paired runs of Lw yet: the map cannot say where learning l and w pays." + _diverged_text(diverged)
+    lw = paired[paired.seeds >= 2]   # a comparison at one seed claims nothing: its seed spread is unknown
+    early = [r for r in dict.fromkeys(paired.regime) if r not in set(lw.regime)]
+    absent = [r for r in REGIMES if r not in set(paired.regime)]
+    notes = ((f" At one seed so far (seed spread unknown): {', '.join(early)}." if early else '') + _diverged_text(diverged)
+             + (f" Not yet run: {', '.join(absent)}." if absent else ''))
+    if lw.empty: return "No regime has paired runs of Lw at two seeds yet: the map cannot say where learning l and w pays." + notes
+    true = _lw_rows(intervals, 'truth'); true = true[true.seeds >= 2]
+    against_truth = f" Against the true emotions, {_rule_words(true, alpha)}." if len(true) else ''
+    words = _rule_words(lw, alpha)
+    return words[0].upper() + words[1:] + '.' + against_truth + notes
 
 # %% ../nbs/16c_ambiguity.ipynb #13fe6909
 def gain_data(intervals, agreement) -> pd.DataFrame:
     "Each row's gain over the baseline (diff, interval) per metric, beside its regime's agreement and gold accuracy."
-    gains = intervals[intervals.reference_role == 'baseline'][['regime', 'role', 'metric', 'seeds', 'diff', 'ci_low', 'ci_high', 'p_holm']]
+    gains = intervals[(intervals.reference_role == 'baseline') & (intervals.scored == 'gold')][['regime', 'role', 'metric', 'seeds', 'diff', 'ci_low', 'ci_high', 'p_holm']]
     regimes = agreement[['pairwise agreement', 'gold right %']].reset_index()
     return gains.merge(regimes, on='regime', how='left').astype({'diff': float, 'ci_low': float, 'ci_high': float})
 
