@@ -261,29 +261,34 @@ def ambiguity_sentence(intervals, diverged=None, *, alpha=ALPHA) -> str:
 # %% ../nbs/16c_ambiguity.ipynb #13fe6909
 def gain_data(intervals, agreement) -> pd.DataFrame:
     "Each row's gain over the baseline (diff, interval) per metric, beside its regime's agreement and gold accuracy."
-    gains = intervals[(intervals.reference_role == 'baseline') & (intervals.scored == 'gold')][['regime', 'role', 'metric', 'seeds', 'diff', 'ci_low', 'ci_high', 'p_holm']]
+    gains = intervals[intervals.reference_role == 'baseline'][['regime', 'role', 'metric', 'scored', 'seeds', 'diff', 'ci_low',
+                                                                'ci_high', 'p_holm']]
     regimes = agreement[['pairwise agreement', 'gold right %']].reset_index()
     return gains.merge(regimes, on='regime', how='left').astype({'diff': float, 'ci_low': float, 'ci_high': float})
 
 def gain_figure(data):
-    "Gain over the baseline (95 % interval) per row, regimes from most to least agreeing raters, WA and UA side by side."
+    "Gain over the baseline (95 % interval) per row, regimes from most to least agreeing raters: WA beside UA, a row per scoring."
     import matplotlib.pyplot as plt, seaborn as sns
     regimes = data.drop_duplicates('regime').sort_values('pairwise agreement', ascending=False)
     where = {r: k for k, r in enumerate(regimes.regime)}
     roles = list(dict.fromkeys(data.role)); colours = dict(zip(roles, sns.color_palette('tab10', len(roles))))
     reach = float(data['diff'].abs().max()) + 10   # an interval wider than the frame is cut at it
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
-    for ax, metric in zip(axes, ('WA', 'UA')):
+    scorings = [s for s in ('gold', 'truth') if s in set(data.scored)]
+    against = {'gold': 'against the gold labels', 'truth': 'against the true emotions'}
+    fig, axes = plt.subplots(len(scorings), 2, figsize=(12, 4.5 * len(scorings)), sharey=True, squeeze=False)
+    for ax, (scored, metric) in zip(axes.flat, [(s, m) for s in scorings for m in ('WA', 'UA')]):
         for k, role in enumerate(roles):
-            part = data[(data.metric == metric) & (data.role == role)].sort_values('pairwise agreement', ascending=False)
+            part = data[(data.metric == metric) & (data.role == role) & (data.scored == scored)]
+            part = part.sort_values('pairwise agreement', ascending=False)
             x = part.regime.map(where) + 0.6 * (k - (len(roles) - 1) / 2) / len(roles)
             ax.errorbar(x, part['diff'], yerr=[part['diff'] - part.ci_low, part.ci_high - part['diff']], fmt='o-',
                         color=colours[role], label=role, capsize=3, lw=1)
         ax.axhline(0, color='grey', lw=0.8); ax.set_ylim(-reach, reach)
         ax.set_xticks(range(len(where)), [f"{r}\nagreement {a:.2f}\ngold right {g:.0f} %" for r, a, g in
                                           zip(regimes.regime, regimes['pairwise agreement'], regimes['gold right %'])])
-        ax.set_title(f'{metric} gain over the baseline (95 % interval)'); ax.set_ylabel('percentage points')
-    axes[1].legend(fontsize=8, loc='best'); fig.tight_layout()
+        ax.set_title(f'{metric} gain over the baseline {against[scored]} (95 % interval)', fontsize=10)
+        ax.set_ylabel('percentage points')
+    axes[0, 1].legend(fontsize=8, loc='best'); fig.tight_layout()
     return fig
 
 # %% ../nbs/16c_ambiguity.ipynb #83a94f75
