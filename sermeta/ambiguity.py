@@ -49,7 +49,8 @@ def regime_table(raters, *, scale=0.1, data_dir='data') -> pd.DataFrame:
         return load_corpus(regime_corpus(raters), labels, missing_audio='keep')
 
 def regime_agreement(tables) -> pd.DataFrame:
-    "Per regime of `tables`: raters per utterance, pairwise agreement, unanimous %, votes for and gold labels of the truth."
+    """Per regime of `tables`: raters per utterance, pairwise agreement, unanimous %, votes for and gold labels of the truth,
+    and the share of gold labels and of true emotions that are neutral."""
     summary = rater_summary({r: (t, 'true_label') for r, t in tables.items()})
     columns = ['utterances', 'raters per utterance', 'pairwise agreement', 'unanimous %', 'votes for the reference emotion %']
     share = lambda name, right: pd.Series({r: 100 * float(right(t).mean()) for r, t in tables.items()}, name=name)
@@ -61,7 +62,8 @@ def regime_agreement(tables) -> pd.DataFrame:
 def _learns_labels(name) -> bool: return get_method(parse_setting(name)[0]).learns_labels
 
 def run_scores(runs, corpus, name, table, seeds) -> dict:
-    "seeds, WA, UA (against gold, and against the truth: WA_true, UA_true), JSD and KL to the votes, ECE (means over `seeds`) and, for rows that learn labels, fixed, broken, net (%)."
+    """seeds, WA, UA (against gold; against the truth: WA_true, UA_true), JSD and KL to the votes, ECE (means over `seeds`)
+    and, for rows that learn labels, fixed, broken, net (%)."""
     preds, learned, _ = read_seeds(runs, corpus, name)
     preds, learned = preds[preds.seed.isin(seeds)], learned[learned.seed.isin(seeds)]
     unknown = sorted(set(preds.utt_id) - set(table.utt_id))
@@ -190,8 +192,8 @@ def _with_gains(table, intervals) -> pd.DataFrame:
     return out.reset_index()
 
 def map_markdown(table) -> pd.DataFrame:
-    """The map for reading: WA, UA (against gold and against the truth), JSD, label correction (fixed, broken, net) and each gain with its interval, as text;
-    a gain paired at one seed says so: its interval resamples test speakers only, the seed spread is unknown."""
+    """The map for reading: WA, UA (against gold and against the truth), JSD, label correction (fixed, broken, net) and
+    each gain with its interval, as text; a gain paired at one seed says so: its interval resamples test speakers only, the seed spread is unknown."""
     def gain(r, k):
         if np.isnan(r[f'{k}_diff']): return ''
         text = f"{r[f'{k}_diff']:+.1f} [{r[f'{k}_ci_low']:+.1f}, {r[f'{k}_ci_high']:+.1f}]"
