@@ -104,7 +104,7 @@ def _minibatch_epoch(self, log_probs,      # (N, C) log y_n of the fixed network
         optimizer.step()
         if lr_weight and rescale == 'update':
             with torch.no_grad(): w.copy_(rescale_weights(before, w, groups))
-        if found := _non_finite(l, w, before): raise FloatingPointError(f'update {k} of {len(batches)} of the epoch', *found)
+        _check_finite(l, w, before, f'update {k} of {len(batches)} of the epoch')
     if lr_weight and rescale == 'epoch':
         with torch.no_grad(): w.copy_(rescale_weights(epoch_start, w, groups))
     self.label_logits, self.weights, self.optimizer_state = l.detach(), w.detach(), optimizer.state_dict()
@@ -125,28 +125,30 @@ class LWRule:
 
 LW_RULES = {rule.name: rule for rule in (LWRule('adam', torch.optim.Adam), LWRule('sgd', torch.optim.SGD), LWRule('gd'))}
 
-def _non_finite(l, w, before) -> tuple:
-    "() while l and w are finite; else (which of them an update made non-finite, the range of w before it)."
+class _NonFiniteUpdate(FloatingPointError):
+    "An l/w update made `which` (l, w or both) non-finite at `when`; `w_range`: w just before that update."
+    def __init__(self, which, when, w_range):
+        super().__init__(f'{which} non-finite at {when} ({w_range})')
+        self.which, self.when, self.w_range = which, when, w_range
+
+def _check_finite(l, w, before, when):
+    "Raise _NonFiniteUpdate where the update at `when` (`before`: w before it) left l or w non-finite."
     which = [name for name, t in (('l', l), ('w', w)) if not torch.isfinite(t).all()]
-    if not which: return ()
-    return ' and '.join(which), f"w before it: smallest {float(before.min()):.2g}, largest {float(before.max()):.3g}"
+    if which: raise _NonFiniteUpdate(' and '.join(which), when,
+                                     f"w before it: smallest {float(before.min()):.2g}, largest {float(before.max()):.3g}")
 
 def _update(self, log_probs, *, rule='adam', steps=1, batch_size=32, generator=None, rescale='update', **step_sizes):
     "An alternation's l/w update: `steps` runs of LW_RULES[rule] (full-batch steps, or mini-batch epochs)."
     if not (step_sizes.get('lr_label') or step_sizes.get('lr_weight')): return self  # nothing learned, nothing drawn
     for step in range(1, steps + 1):
         before = self.weights
-        try:
+        try:   # a mini-batch epoch checks every update and stops at its first non-finite one
             LW_RULES[rule].run(self, log_probs, batch_size=batch_size, generator=generator, rescale=rescale, **step_sizes)
-            when, found = 'the full-batch step', _non_finite(self.label_logits, self.weights, before)
-        except FloatingPointError as e:                      # a mini-batch epoch stops at its first non-finite update
-            if len(e.args) != 3: raise
-            when, *found = e.args
-        if found:
-            which, w_range = found
+            _check_finite(self.label_logits, self.weights, before, 'the full-batch step')
+        except _NonFiniteUpdate as e:
             counted = f', in run {step} of {steps}' if steps > 1 else ''
-            raise FloatingPointError(f"the {rule} l/w update ({step_sizes}, rescale after every {rescale}) made {which} "
-                                     f"non-finite at {when}{counted} ({w_range}): it diverges; lower the step sizes")
+            raise FloatingPointError(f"the {rule} l/w update ({step_sizes}, rescale after every {rescale}) made {e.which} "
+                                     f"non-finite at {e.when}{counted} ({e.w_range}): it diverges; lower the step sizes") from None
     return self
 
 LabelWeightState.minibatch_epoch, LabelWeightState.update = _minibatch_epoch, _update
