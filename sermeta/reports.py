@@ -42,7 +42,7 @@ def table2(runs, corpus, methods, *, classes=CLASSES, truth='gold', table=None,
     rows, read, kind = [], {}, {}
     for m in methods:
         prefer = fresh.get(m, 'fresh') if isinstance(fresh, dict) else 'fresh'
-        seeds, kind[m] = fresh_first(finished_seeds(runs, corpus, m), prefer) if fresh else (None, None)
+        seeds, kind[m] = fresh_first(finished_seeds(runs, corpus, m), prefer) if fresh is not False else (None, None)
         preds, _, read[m] = read_seeds(runs, corpus, m, seeds)
         if truth != 'gold': preds[truth] = preds.utt_id.map(table.set_index('utt_id')[truth])
         for seed, seed_preds in preds.groupby('seed'):
