@@ -23,9 +23,9 @@ from .claims import campaign_compute, seed_span
 
 # %% auto #0
 __all__ = ['REGIMES', 'LW_ROLES', 'REFERENCES', 'INTERVAL_COLUMNS', 'CAMPAIGN_SEEDS', 'CAMPAIGN_SCHEDULE', 'DIVERGED_COLUMNS',
-           'MISSING_COLUMNS', 'map_runs', 'regime_table', 'regime_agreement', 'run_scores', 'alike_seeds',
-           'regime_intervals', 'seed_minutes', 'ambiguity_map', 'map_markdown', 'ambiguity_sentence', 'gain_data',
-           'gain_figure', 'campaign_commands']
+           'MISSING_COLUMNS', 'REFERENCE_NAMES', 'map_runs', 'regime_table', 'regime_agreement', 'run_scores',
+           'alike_seeds', 'regime_intervals', 'seed_minutes', 'ambiguity_map', 'map_markdown', 'ambiguity_sentence',
+           'ambiguity_line', 'gain_data', 'gain_figure', 'campaign_commands']
 
 # %% ../nbs/16c_ambiguity.ipynb #fd97879a
 REGIMES = tuple(RATER_MODELS)                 # designed, cremad, cremad_half
@@ -224,18 +224,23 @@ def _diverged_text(diverged) -> str:
     parts = [f"{role} in {regime} (seed {seed_span(part.seed)})" for (regime, role), part in gone.groupby(['regime', 'role'], sort=False)]
     return f" The l/w update diverged (l or w non-finite, no predictions) for {'; '.join(parts)}."
 
+REFERENCE_NAMES = {'baseline': 'the baseline', 'soft_target': 'training on the votes (soft_target)'}
+
+def _outcomes(rows, alpha) -> tuple:
+    "(wins, losses, quiet) of one reference's `rows`: the differences shown positive, shown negative, the regimes with neither."
+    shown = rows[rows.p_holm < alpha]
+    quiet = [r for r in dict.fromkeys(rows.regime) if r not in set(shown.regime)]
+    return shown[shown['diff'] > 0], shown[shown['diff'] < 0], quiet
+
 def _rule_words(lw, alpha) -> str:
     "The rule's words for `lw` (Lw rows paired at two or more seeds): against each reference, where it beats or loses."
-    names = {'baseline': 'the baseline', 'soft_target': 'training on the votes (soft_target)'}
     said = []
     for ref in REFERENCES:
         rows = lw[lw.reference_role == ref]
-        if rows.empty: said.append(f"against {names[ref]} no regime has paired runs at two seeds"); continue
-        shown = rows[rows.p_holm < alpha]
-        wins, losses = shown[shown['diff'] > 0], shown[shown['diff'] < 0]
-        text = f"learning l and w beats {names[ref]} " + (f"in {_where(wins, rows)}" if len(wins) else "in no regime")
+        if rows.empty: said.append(f"against {REFERENCE_NAMES[ref]} no regime has paired runs at two seeds"); continue
+        wins, losses, quiet = _outcomes(rows, alpha)
+        text = f"learning l and w beats {REFERENCE_NAMES[ref]} " + (f"in {_where(wins, rows)}" if len(wins) else "in no regime")
         if len(losses): text += f" and loses to it in {_where(losses, rows)}"
-        quiet = [r for r in rows.regime.unique() if r not in set(shown.regime)]
         said.append(text + (f"; no difference is shown in {', '.join(quiet)}" if quiet else ''))
     return f"over the regimes with paired runs ({', '.join(dict.fromkeys(lw.regime))}), " + '; '.join(said)
 
@@ -259,6 +264,32 @@ def ambiguity_sentence(intervals, diverged=None, *, alpha=ALPHA) -> str:
     against_truth = f" Against the true emotions, {_rule_words(true, alpha)}." if len(true) else ''
     words = _rule_words(lw, alpha)
     return words[0].upper() + words[1:] + '.' + against_truth + notes
+
+def _who(shown) -> str:
+    "Regimes of the `shown` differences, each with its readings of Lw and the metrics shown: 'cremad (literal: WA, UA)'."
+    reading = lambda part: '; '.join(f"{role.removeprefix('Lw, ')}: {', '.join(p.metric)}"
+                                     for role, p in part.groupby('role', sort=False))
+    return ', '.join(f'{regime} ({reading(part)})' for regime, part in shown.groupby('regime', sort=False))
+
+def ambiguity_line(intervals, *, alpha=ALPHA) -> str:
+    """`ambiguity_sentence`'s verdicts in one line, without the intervals: per scoring (gold labels, true emotions) and
+    reference, the regimes where some reading of Lw beats it (or loses to it), each with that reading and the metrics shown."""
+    scorings = {scored: rows[rows.seeds >= 2] for scored in ('gold', 'truth') for rows in [_lw_rows(intervals, scored)]}
+    if scorings['gold'].empty: return "No regime has paired runs of Lw at two seeds yet: the map cannot say where learning l and w pays."
+    said = []
+    for scored, lw in scorings.items():
+        if lw.empty: continue
+        clauses = []
+        for ref in REFERENCES:
+            rows = lw[lw.reference_role == ref]
+            if rows.empty: continue
+            wins, losses, _ = _outcomes(rows, alpha)
+            if len(wins) or not len(losses): clauses.append(f"beats {REFERENCE_NAMES[ref]} in {_who(wins) if len(wins) else 'no regime'}")
+            if len(losses): clauses.append(f"loses to {REFERENCE_NAMES[ref]} in {_who(losses)}")
+        against = 'the gold labels' if scored == 'gold' else 'the true emotions'
+        said.append(f"against {against}, learning l and w {' and '.join(clauses)}")
+    regimes = ', '.join(dict.fromkeys(scorings['gold'].regime))
+    return f"Over the regimes with paired runs at two or more seeds ({regimes}): " + '; '.join(said) + '.'
 
 # %% ../nbs/16c_ambiguity.ipynb #13fe6909
 def gain_data(intervals, agreement) -> pd.DataFrame:

@@ -115,11 +115,14 @@ def test_the_report_runs_on_a_fabricated_tree(tmp_path):
     run_reports('synthetic', None, runs=runs, out=tmp_path/'out', names=['ambiguity'], smoke=True, progress=False)
     out = tmp_path/'out'
     for name in ('ambiguity_map.csv', 'ambiguity_map.md', 'ambiguity_gain_vs_agreement.png',
-                 'ambiguity_gain_vs_agreement.csv', 'ambiguity_sentence.md', 'ambiguity_missing.csv', 'ambiguity_agreement.csv'):
+                 'ambiguity_gain_vs_agreement.csv', 'ambiguity_sentence.md', 'ambiguity_line.md', 'ambiguity_missing.csv',
+                 'ambiguity_agreement.csv'):
         assert (out/name).is_file(), name
     figure = pd.read_csv(out/'ambiguity_gain_vs_agreement.csv')
     assert set(figure.regime) == {'designed', 'cremad'} and set(figure.metric) == {'WA', 'UA'}
     agreement = pd.read_csv(out/'ambiguity_agreement.csv', index_col='regime')
     assert list(agreement.index) == list(REGIMES) and agreement.loc['designed', 'pairwise agreement'] > 0.8
     assert (out/'ambiguity_sentence.md').read_text().startswith('Over the regimes with paired runs (designed, cremad)')
+    assert (out/'ambiguity_line.md').read_text().startswith('Over the regimes with paired runs at two or more seeds (designed, cremad): '
+                                                            'against the gold labels, learning l and w ')
     assert '/tmp' not in (out/'notebooks'/'ambiguity.ipynb').read_text()
