@@ -12,14 +12,22 @@ __all__ = ['classification_metrics', 'pooled_metrics', 'per_fold_metrics', 'conf
            'expected_calibration_error', 'soft_label_scores']
 
 # %% ../nbs/09_evaluate.ipynb #eb92bf0c
+def _as_codes(gold, pred, classes) -> tuple:
+    """`gold` and `pred` as integer codes, the classes' positions first and any other label after them, with the classes'
+    codes: scikit-learn finds the labels of string arrays by sorting them, which costs most of its time on long runs."""
+    gold, pred = np.asarray(gold, dtype=object), np.asarray(pred, dtype=object)
+    names = pd.Index(list(classes), dtype=object).append(pd.Index(pd.unique(np.concatenate([gold, pred])), dtype=object)).unique()
+    return names.get_indexer(gold), names.get_indexer(pred), list(range(len(classes)))
+
 def classification_metrics(gold,    # true (or gold) class names, one per utterance
                            pred,    # predicted class names
                            classes  # the class order
                           ) -> dict:
     "WA, UA (in %) and per-class precision/recall/F1 (in %) and support."
     classes = list(classes)
-    precision, recall, f1, support = precision_recall_fscore_support(gold, pred, labels=classes, zero_division=0)
-    out = dict(WA=100 * accuracy_score(gold, pred), UA=100 * float(np.mean(recall)), n=int(len(gold)))
+    gold_codes, pred_codes, labels = _as_codes(gold, pred, classes)
+    precision, recall, f1, support = precision_recall_fscore_support(gold_codes, pred_codes, labels=labels, zero_division=0)
+    out = dict(WA=100 * accuracy_score(gold_codes, pred_codes), UA=100 * float(np.mean(recall)), n=int(len(gold)))
     for c, c_precision, c_recall, c_f1, c_support in zip(classes, precision, recall, f1, support):
         out[c] = dict(precision=100 * c_precision, recall=100 * c_recall, f1=100 * c_f1, support=int(c_support))
     return out
