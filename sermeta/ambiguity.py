@@ -18,7 +18,7 @@ from .synthetic import RATER_MODELS, regime_corpus, generate_corpus
 from .reproduce import synthetic_folder
 from .sweeps import AMBIGUITY
 from .intervals import ALPHA
-from .claims import FIRST_FRESH_SEED, fresh_seeds, seed_metrics, verdict_table, alike_seed, _seed_setups
+from .claims import FIRST_FRESH_SEED, fresh_seeds, seed_metrics, verdict_table, alike_seed, _seed_setups, _readers
 from .claims import campaign_compute, seed_span
 
 # %% auto #0
@@ -61,10 +61,10 @@ def regime_agreement(tables) -> pd.DataFrame:
 # %% ../nbs/16c_ambiguity.ipynb #f1c09f68
 def _learns_labels(name) -> bool: return get_method(parse_setting(name)[0]).learns_labels
 
-def run_scores(runs, corpus, name, table, seeds) -> dict:
+def run_scores(runs, corpus, name, table, seeds, *, read=None) -> dict:
     """seeds, WA, UA (against gold; against the truth: WA_true, UA_true), JSD and KL to the votes, ECE (means over `seeds`)
-    and, for rows that learn labels, fixed, broken, net (%)."""
-    preds, learned, _ = read_seeds(runs, corpus, name)
+    and, for rows that learn labels, fixed, broken, net (%) (`read`: a `_readers` reader holding the runs; None: read here)."""
+    preds, learned, _ = read(name) if read else read_seeds(runs, corpus, name)
     preds, learned = preds[preds.seed.isin(seeds)], learned[learned.seed.isin(seeds)]
     unknown = sorted(set(preds.utt_id) - set(table.utt_id))
     if unknown: raise ValueError(f"{runs}/{corpus}/{name}: predicts {len(unknown)} utterance(s) its regime's corpus lacks "
@@ -82,15 +82,17 @@ def run_scores(runs, corpus, name, table, seeds) -> dict:
     return out
 
 # %% ../nbs/16c_ambiguity.ipynb #e83f24fb
-def alike_seeds(runs, corpus, run, reference, seeds_from=FIRST_FRESH_SEED) -> tuple:
-    "(alike, left out): the seeds >= `seeds_from` both runs finished, by whether device, precision and schedule match."
+def alike_seeds(runs, corpus, run, reference, seeds_from=FIRST_FRESH_SEED, *, setups=None) -> tuple:
+    """(alike, left out): the seeds >= `seeds_from` both runs finished, by whether device, precision and schedule match
+    (`setups`: a `_readers` setups reader holding the runs; None: read here)."""
     both = sorted(s for s in set(finished_seeds(runs, corpus, run)) & set(finished_seeds(runs, corpus, reference))
                   if s >= seeds_from)
-    ours, theirs = _seed_setups(runs, corpus, run), _seed_setups(runs, corpus, reference)
+    setups = setups or (lambda name: _seed_setups(runs, corpus, name))
+    ours, theirs = setups(run), setups(reference)
     alike = [s for s in both if alike_seed(ours[s], theirs[s], run, reference)]   # the verdict's rule (16_claims)
     return alike, [s for s in both if s not in alike]
 
-def _comparisons(runs, corpus, seeds_from) -> tuple:
+def _comparisons(runs, corpus, seeds_from, setups=None) -> tuple:
     "([(run, reference, seeds)], [left-out rows]) of a regime: every row against each of REFERENCES."
     names, pairs, left = map_runs(), [], []
     for role, name in names.items():
@@ -98,7 +100,7 @@ def _comparisons(runs, corpus, seeds_from) -> tuple:
             ref = names[ref_role]
             if role in REFERENCES[:REFERENCES.index(ref_role) + 1]: continue   # not itself, not soft_target vs baseline twice
             if not (finished_seeds(runs, corpus, name) and finished_seeds(runs, corpus, ref)): continue
-            alike, out = alike_seeds(runs, corpus, name, ref, seeds_from)
+            alike, out = alike_seeds(runs, corpus, name, ref, seeds_from, setups=setups)
             if alike: pairs.append((name, ref, alike))
             if out: left.append(dict(corpus=corpus, run=name, reference=ref, seeds_left_out=out,
                                      why='trained on another device, precision or schedule'))
@@ -108,13 +110,15 @@ def _comparisons(runs, corpus, seeds_from) -> tuple:
 INTERVAL_COLUMNS = ['regime', 'corpus', 'role', 'reference_role', 'run', 'reference', 'metric', 'scored', 'seeds', 'diff', 'ci_low',
                     'ci_high', 'p', 'p_holm', 'verdict', 'resampling', 'devices', 'precision', 'setup']
 
-def regime_intervals(runs, regime, *, seeds_from=FIRST_FRESH_SEED, n_boot=2000, seed=0, truth=None) -> tuple:
+def regime_intervals(runs, regime, *, seeds_from=FIRST_FRESH_SEED, n_boot=2000, seed=0, truth=None, readers=None) -> tuple:
     """(intervals, left out) of one regime: every row vs the baseline and vs soft_target, WA and UA, one Holm family;
-    scored against the gold labels, or against `truth` (utt_id -> true emotion) where given."""
+    scored against the gold labels, or against `truth` (utt_id -> true emotion) where given (`readers`: the regime's
+    `_readers`, to share among its scorings; None: read here)."""
     corpus, role_of = regime_corpus(regime), {n: r for r, n in map_runs().items()}
-    pairs, left = _comparisons(runs, corpus, seeds_from)
+    readers = readers or _readers(runs, corpus)
+    pairs, left = _comparisons(runs, corpus, seeds_from, readers[1])
     if not pairs: return pd.DataFrame(columns=INTERVAL_COLUMNS), left
-    table = verdict_table(runs, corpus, pairs, n_boot=n_boot, seed=seed, mixed='mark', truth=truth)
+    table = verdict_table(runs, corpus, pairs, n_boot=n_boot, seed=seed, mixed='mark', truth=truth, readers=readers)
     table = table.assign(regime=regime, corpus=corpus, role=table.run.map(role_of), reference_role=table.reference.map(role_of),
                          scored='gold' if truth is None else 'truth')
     return table[INTERVAL_COLUMNS], left
@@ -159,14 +163,15 @@ def ambiguity_map(runs, *, tables=None, scale=0.1, data_dir='data', seeds_from=F
     rows, intervals, missing, left_out, diverged = [], [], [], [], []
     for regime, table in tables.items():
         corpus = regime_corpus(regime)
+        readers = _readers(runs, corpus)   # each run read once: by its scores and by both scorings' intervals
         for role, name in map_runs().items():
             seeds = [s for s in finished_seeds(runs, corpus, name) if s >= seeds_from]
             failed = diverged_seeds(runs, corpus, name, seeds_from)
             diverged += [dict(regime=regime, corpus=corpus, role=role, run=name, seed=s, message=m) for s, m in failed.items()]
-            scores = run_scores(runs, corpus, name, table, seeds) if seeds else dict(seeds=0)   # diverged only: no scores
+            scores = run_scores(runs, corpus, name, table, seeds, read=readers[0]) if seeds else dict(seeds=0)   # diverged: none
             if seeds or failed: rows.append(dict(regime=regime, role=role, run=name, **scores, diverged=seed_span(failed)))
-        found, left = regime_intervals(runs, regime, seeds_from=seeds_from, n_boot=n_boot, seed=seed)
-        true, _ = regime_intervals(runs, regime, seeds_from=seeds_from, n_boot=n_boot, seed=seed,
+        found, left = regime_intervals(runs, regime, seeds_from=seeds_from, n_boot=n_boot, seed=seed, readers=readers)
+        true, _ = regime_intervals(runs, regime, seeds_from=seeds_from, n_boot=n_boot, seed=seed, readers=readers,
                                    truth=table.set_index('utt_id').true_label)   # a family of its own
         intervals += [found, true]; left_out += left
         missing += _missing(runs, regime, seeds_from, scale)

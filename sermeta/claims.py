@@ -129,26 +129,29 @@ def _verdict(read, setups, comparisons, *, seeds, alpha, mixed, **options) -> pd
                         for r in table.itertuples()]
     return table
 
-def _readers(runs, corpus, truth=None) -> tuple:
-    "Cached readers of a run name's seeds (`read_seeds`; each prediction's gold replaced by `truth`, if given) and setups."
+def _readers(runs, corpus, truth=None, *, shared=None) -> tuple:
+    """Cached readers of a run name's seeds (`read_seeds`; each prediction's gold replaced by `truth`, if given) and setups;
+    `shared`: the `_readers(runs, corpus)` of another table of this corpus, read through instead of reading the runs again."""
+    base, setups = shared or (cache(partial(read_seeds, runs, corpus)), cache(partial(_seed_setups, runs, corpus)))
+    if truth is None: return base, setups
     def read(name):
-        preds, learned, seeds = read_seeds(runs, corpus, name)
-        if truth is None: return preds, learned, seeds
+        preds, learned, seeds = base(name)
         gold = preds.utt_id.map(truth)
         lacking = preds.utt_id.to_numpy()[gold.isna().to_numpy()]
         if len(lacking): raise ValueError(f"{runs}/{corpus}/{name}: {len(lacking)} prediction(s) of utterances the truth lacks "
                                           f"(e.g. {lacking[0]}); give every utterance's truth")
         return preds.assign(gold=gold), learned, seeds
-    return cache(read), cache(partial(_seed_setups, runs, corpus))
+    return cache(read), setups
 
 def verdict_table(runs, corpus, comparisons,       # [(run, reference run[, seeds])]; names may be settings ('Lw@...')
                   *, classes=CLASSES, seeds=None,  # None: every seed both runs finished; else only these
                   n_boot=2000, seed=0, level=LEVEL, power=POWER, alpha=ALPHA,
                   mixed='refuse',  # 'mark': keep pairs trained on different devices or precisions, marked
                   paper=None,      # the paper's table of the rows compared (None: Table 2; PAPER_BALANCED, ...)
-                  truth=None) -> pd.DataFrame:     # utt_id -> label to score against instead of the gold (true emotions)
+                  truth=None,      # utt_id -> label to score against instead of the gold (true emotions)
+                  readers=None) -> pd.DataFrame:   # `_readers(runs, corpus)` already holding the runs (None: read them here)
     "Per comparison and metric: difference, speaker-level interval, Holm p, detectable and paper's difference, verdict."
-    return _verdict(*_readers(runs, corpus, truth), comparisons, classes=classes, seeds=seeds, n_boot=n_boot, seed=seed,
+    return _verdict(*_readers(runs, corpus, truth, shared=readers), comparisons, classes=classes, seeds=seeds, n_boot=n_boot, seed=seed,
                     level=level, power=power, alpha=alpha, mixed=mixed, paper=paper)
 
 def gains_vs_baseline(runs, corpus, methods, *, classes=CLASSES, reference='baseline', n_boot=2000, seed=0,
