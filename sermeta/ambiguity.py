@@ -292,7 +292,8 @@ def ambiguity_line(intervals, *, alpha=ALPHA) -> str:
             if len(wins) or not len(losses): clauses.append(f"beats {REFERENCE_NAMES[ref]} in {_who(wins) if len(wins) else 'no regime'}")
             if len(losses): clauses.append(f"loses to {REFERENCE_NAMES[ref]} in {_who(losses)}")
         against = 'the gold labels' if scored == 'gold' else 'the true emotions'
-        said.append(f"against {against}, learning l and w {' and '.join(clauses)}")
+        listed = ', '.join(clauses[:-1]) + ' and ' + clauses[-1] if len(clauses) > 1 else clauses[0]
+        said.append(f"against {against}, learning l and w {listed}")
     regimes = ', '.join(dict.fromkeys(scorings['gold'].regime))
     return f"Over the regimes with paired runs at two or more seeds ({regimes}): " + '; '.join(said) + '.'
 
