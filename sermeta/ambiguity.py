@@ -249,6 +249,8 @@ def _rule_words(lw, alpha) -> str:
         said.append(text + (f"; no difference is shown in {', '.join(quiet)}" if quiet else ''))
     return f"over the regimes with paired runs ({', '.join(dict.fromkeys(lw.regime))}), " + '; '.join(said)
 
+_NOT_AT_TWO_SEEDS = "No regime has paired runs of Lw at two seeds yet: the map cannot say where learning l and w pays."
+
 def _lw_rows(intervals, scored) -> pd.DataFrame:
     "The `Lw` rows of `intervals` scored against `scored` ('gold' or 'truth')."
     rows = intervals[intervals.role.isin(LW_ROLES) & (intervals.scored == scored)]
@@ -264,7 +266,7 @@ def ambiguity_sentence(intervals, diverged=None, *, alpha=ALPHA) -> str:
     absent = [r for r in REGIMES if r not in set(paired.regime)]
     notes = ((f" At one seed so far (seed spread unknown): {', '.join(early)}." if early else '') + _diverged_text(diverged)
              + (f" Not yet run: {', '.join(absent)}." if absent else ''))
-    if lw.empty: return "No regime has paired runs of Lw at two seeds yet: the map cannot say where learning l and w pays." + notes
+    if lw.empty: return _NOT_AT_TWO_SEEDS + notes
     true = _lw_rows(intervals, 'truth'); true = true[true.seeds >= 2]
     against_truth = f" Against the true emotions, {_rule_words(true, alpha)}." if len(true) else ''
     words = _rule_words(lw, alpha)
@@ -280,7 +282,7 @@ def ambiguity_line(intervals, *, alpha=ALPHA) -> str:
     """`ambiguity_sentence`'s verdicts in one line, without the intervals: per scoring (gold labels, true emotions) and
     reference, the regimes where some reading of Lw beats it (or loses to it), each with that reading and the metrics shown."""
     scorings = {scored: rows[rows.seeds >= 2] for scored in ('gold', 'truth') for rows in [_lw_rows(intervals, scored)]}
-    if scorings['gold'].empty: return "No regime has paired runs of Lw at two seeds yet: the map cannot say where learning l and w pays."
+    if scorings['gold'].empty: return _NOT_AT_TWO_SEEDS
     said = []
     for scored, lw in scorings.items():
         if lw.empty: continue
