@@ -316,7 +316,9 @@ def gain_figure(data):
     reach = float(data['diff'].abs().max()) + 10   # an interval wider than the frame is cut at it
     scorings = [s for s in ('gold', 'truth') if s in set(data.scored)]
     against = {'gold': 'against the gold labels', 'truth': 'against the true emotions'}
-    fig, axes = plt.subplots(len(scorings), 2, figsize=(12, 4.5 * len(scorings)), sharey=True, squeeze=False)
+    legend_inches = 0.3 * ((len(roles) + 3) // 4) + 0.2   # a strip below the panels for the legend, four rows to a line
+    height = 4.5 * len(scorings) + legend_inches
+    fig, axes = plt.subplots(len(scorings), 2, figsize=(12, height), sharey=True, squeeze=False)
     for ax, (scored, metric) in zip(axes.flat, [(s, m) for s in scorings for m in ('WA', 'UA')]):
         for k, role in enumerate(roles):
             part = data[(data.metric == metric) & (data.role == role) & (data.scored == scored)]
@@ -329,7 +331,9 @@ def gain_figure(data):
                                           zip(regimes.regime, regimes['pairwise agreement'], regimes['gold right %'])])
         ax.set_title(f'{metric} gain over the baseline {against[scored]} (95 % interval)', fontsize=10)
         ax.set_ylabel('percentage points')
-    axes[0, 1].legend(fontsize=8, loc='best'); fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()   # one legend below the panels, over no point
+    fig.legend(handles, labels, loc='lower center', ncol=min(len(roles), 4), fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, legend_inches / height, 1, 1))
     return fig
 
 # %% ../nbs/16c_ambiguity.ipynb #83a94f75
