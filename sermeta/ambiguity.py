@@ -19,7 +19,7 @@ from .reproduce import synthetic_folder
 from .sweeps import AMBIGUITY
 from .intervals import ALPHA
 from .claims import FIRST_FRESH_SEED, fresh_seeds, seed_metrics, verdict_table, alike_seed, _seed_setups, _readers
-from .claims import campaign_compute, seed_span
+from .claims import campaign_compute, seed_span, learned_vs_votes, label_start_scale
 
 # %% auto #0
 __all__ = ['REGIMES', 'LW_ROLES', 'REFERENCES', 'INTERVAL_COLUMNS', 'CAMPAIGN_SEEDS', 'CAMPAIGN_SCHEDULE', 'DIVERGED_COLUMNS',
@@ -63,7 +63,8 @@ def _learns_labels(name) -> bool: return get_method(parse_setting(name)[0]).lear
 
 def run_scores(runs, corpus, name, table, seeds, *, read=None) -> dict:
     """seeds, WA, UA (against gold; against the truth: WA_true, UA_true), JSD and KL to the votes, ECE (means over `seeds`)
-    and, for rows that learn labels, fixed, broken, net (%) (`read`: a `_readers` reader holding the runs; None: read here)."""
+    and, for rows that learn labels, fixed, broken, net (%) and the JSD to the votes of their learned labels, start and gold
+    (`read`: a `_readers` reader holding the runs; None: read here)."""
     preds, learned, _ = read(name) if read else read_seeds(runs, corpus, name)
     preds, learned = preds[preds.seed.isin(seeds)], learned[learned.seed.isin(seeds)]
     unknown = sorted(set(preds.utt_id) - set(table.utt_id))
@@ -79,6 +80,8 @@ def run_scores(runs, corpus, name, table, seeds, *, read=None) -> dict:
     if _learns_labels(name):
         fix = pd.DataFrame([label_fix_rates(rows, truth) for _, rows in learned.groupby('seed')]).mean()
         out.update(fixed=fix.fix_recall, broken=fix.broken, net=fix.net)
+        if {f's_{c}' for c in CLASSES} <= set(learned.columns):
+            out.update(learned_vs_votes(learned, votes, CLASSES, label_start_scale(runs, corpus, name, seeds[0])))
     return out
 
 # %% ../nbs/16c_ambiguity.ipynb #e83f24fb
@@ -177,7 +180,7 @@ def ambiguity_map(runs, *, tables=None, scale=0.1, data_dir='data', seeds_from=F
         missing += _missing(runs, regime, seeds_from, scale)
     intervals = pd.concat(intervals, ignore_index=True) if intervals else pd.DataFrame(columns=INTERVAL_COLUMNS)
     table = pd.DataFrame(rows, columns=['regime', 'role', 'run', 'seeds', 'diverged', 'WA', 'UA', 'WA_true', 'UA_true', 'JSD',
-                                       'KL', 'ECE', 'fixed', 'broken', 'net'])
+                                       'KL', 'ECE', 'fixed', 'broken', 'net', 'labels_JSD', 'start_JSD', 'gold_JSD'])
     agreement = regime_agreement(tables)
     raters = agreement[['pairwise agreement', 'gold right %']].reset_index()
     return dict(map=_with_gains(table, intervals).merge(raters, on='regime', how='left'), intervals=intervals, agreement=agreement,
@@ -197,7 +200,8 @@ def _with_gains(table, intervals) -> pd.DataFrame:
     return out.reset_index()
 
 def map_markdown(table) -> pd.DataFrame:
-    """The map for reading: WA, UA (against gold and against the truth), JSD, label correction (fixed, broken, net) and
+    """The map for reading: WA, UA (against gold and against the truth), JSD (of the predictions; of the learned labels, their
+    start's and the gold's beside it), label correction (fixed, broken, net) and
     each gain with its interval, as text; a gain paired at one seed says so: its interval resamples test speakers only, the seed spread is unknown."""
     def gain(r, k):
         if np.isnan(r[f'{k}_diff']): return ''
@@ -207,6 +211,8 @@ def map_markdown(table) -> pd.DataFrame:
                          'WA': table.WA.round(1),
                          'UA': table.UA.round(1), 'WA true': table.WA_true.round(1), 'UA true': table.UA_true.round(1),
                          'JSD': table.JSD.round(3),
+                         'labels JSD (start, gold)': [f'{r.labels_JSD:.3f} ({r.start_JSD:.3f}, {r.gold_JSD:.3f})'
+                                                      if r.labels_JSD == r.labels_JSD else '' for r in table.itertuples()],
                          **{k: table[k].round(1) + 0.0 for k in ('fixed', 'broken', 'net')},   # + 0.0: -0.02 reads 0, not -0
                          **{f'{m} vs {ref}': [gain(r, f'{m}_vs_{ref}') for _, r in table.iterrows()]
                             for ref in REFERENCES for m in ('WA', 'UA')},

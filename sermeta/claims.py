@@ -24,7 +24,7 @@ __all__ = ['MIXED', 'VERDICT_COLUMNS', 'FIRST_FRESH_SEED', 'TABLE2_LW_ROWS', 'SW
            'alike_seed', 'corpus_verdict', 'fresh_gains', 'seed_span', 'campaign_compute', 'training_rates',
            'seed_cost', 'scaled_minutes', 'campaign_plan', 'precision_check', 'precision_words', 'ambiguous_utterances',
            'correction_scores', 'correction_table', 'disagreement', 'per_utterance', 'agreement_correlations',
-           'sensitivity_table', 'frontend_table', 'soft_label_table']
+           'sensitivity_table', 'frontend_table', 'label_start_scale', 'learned_vs_votes', 'soft_label_table']
 
 # %% ../nbs/16_claims.ipynb #a5855eba
 MIXED = ('refuse', 'mark')
@@ -596,14 +596,22 @@ def frontend_table(runs, corpus, names, *, classes=CLASSES, reference='svm', n_b
     return pd.DataFrame(rows, columns=columns).set_index('run')
 
 # %% ../nbs/16_claims.ipynb #d52f9027
-def _learned_vs_votes(learned, votes, classes) -> dict:
-    "Mean JSD to the votes of the learned label distributions and of the one-hot gold labels they started from."
+def label_start_scale(runs, corpus, name, seed) -> float:
+    "The s of run `name`'s label start softmax(s x one-hot gold): its method's own (PENCIL's K), else its config's `label_scale`."
+    own = _method_of(name).batch_loss.label_scale
+    return float(own if own is not None else run_config(run_dir(runs, corpus, name, seed)).get('label_scale', 1.0))
+
+def learned_vs_votes(learned, votes, classes, start_scale=None) -> dict:
+    """Mean JSD to the votes of the learned label distributions, of the one-hot gold labels and (given `start_scale` s)
+    of the start softmax(s x one-hot gold) the labels were learned from: labels_JSD, gold_JSD, start_JSD."""
     from scipy.spatial.distance import jensenshannon
+    from scipy.special import softmax
     rows = learned[learned.utt_id.isin(votes.index)]
     v = votes.loc[rows.utt_id].to_numpy()
     gold = np.eye(len(classes))[rows.gold.map(list(classes).index).to_numpy()]
     jsd = lambda p: float((jensenshannon(v, p, axis=1, base=2) ** 2).mean())
-    return dict(labels_JSD=jsd(rows[[f's_{c}' for c in classes]].to_numpy()), gold_JSD=jsd(gold))
+    start = np.nan if start_scale is None else jsd(softmax(start_scale * gold, axis=1))
+    return dict(labels_JSD=jsd(rows[[f's_{c}' for c in classes]].to_numpy()), gold_JSD=jsd(gold), start_JSD=start)
 
 def soft_label_table(runs, corpus, methods, table, classes=CLASSES, seeds=None) -> pd.DataFrame:
     "Per method: the soft-label scores of its predictions (on `seeds`, else all) against the votes; learned labels too."
@@ -617,6 +625,6 @@ def soft_label_table(runs, corpus, methods, table, classes=CLASSES, seeds=None) 
                                       p.gold.map(list(classes).index).to_numpy()) for _, p in preds.groupby('seed')]
         row = dict(method=m, seeds=len(read), **pd.DataFrame(per_seed).mean().to_dict())
         if _method_of(m).learns_labels and {f's_{c}' for c in classes} <= set(learned.columns):
-            row.update(_learned_vs_votes(learned, votes, classes))
+            row.update(learned_vs_votes(learned, votes, classes, label_start_scale(runs, corpus, m, read[0])))
         rows.append(row)
-    return pd.DataFrame(rows, columns=['method', 'seeds', 'JSD', 'KL', 'ECE', 'labels_JSD', 'gold_JSD']).set_index('method')
+    return pd.DataFrame(rows, columns=['method', 'seeds', 'JSD', 'KL', 'ECE', 'labels_JSD', 'start_JSD', 'gold_JSD']).set_index('method')
