@@ -598,8 +598,7 @@ def frontend_table(runs, corpus, names, *, classes=CLASSES, reference='svm', n_b
 # %% ../nbs/16_claims.ipynb #d52f9027
 def label_start_scale(runs, corpus, name, seed) -> float:
     "The s of run `name`'s label start softmax(s x one-hot gold): its method's own (PENCIL's K), else its config's `label_scale`."
-    own = _method_of(name).batch_loss.label_scale
-    return float(own if own is not None else run_config(run_dir(runs, corpus, name, seed)).get('label_scale', 1.0))
+    return float(_method_of(name).label_start(run_config(run_dir(runs, corpus, name, seed)).get('label_scale', 1.0)))
 
 def learned_vs_votes(learned, votes, classes, start_scale=None) -> dict:
     """Mean JSD to the votes of the learned label distributions, of the one-hot gold labels and (given `start_scale` s)

@@ -44,6 +44,11 @@ class Method:
             raise ValueError(f"unknown loss {self.loss!r}; use one of {list(BATCH_LOSSES)}")
         return BATCH_LOSSES[self.loss]
 
+    def label_start(self, label_scale) -> float:
+        "The s of l's start s x one-hot(gold): the batch loss's own `label_scale` (PENCIL's K), else `label_scale` (the config's)."
+        own = self.batch_loss.label_scale
+        return label_scale if own is None else own
+
     @property
     def learns_labels(self):
         return self.updates_labels or self.batch_loss.label_step is not None or self.clean == 'relabel'

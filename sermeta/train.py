@@ -197,9 +197,8 @@ def start_training(config, method, fold, train, n_classes) -> Training:
     seed = config.seed * 1000 + fold.index
     torch.manual_seed(seed)
     model = EmotionClassifier.from_config(config, train.x.shape[1], n_classes).to(train.x.device)
-    scale = method.batch_loss.label_scale
-    scale = config.label_scale if scale is None else scale
-    lw = LabelWeightState.init(train.labels.cpu(), n_classes, label_scale=scale, class_weights=method.class_weights)
+    lw = LabelWeightState.init(train.labels.cpu(), n_classes, label_scale=method.label_start(config.label_scale),
+                               class_weights=method.class_weights)
     return Training(model, torch.optim.Adam(model.parameters(), lr=config.lr), lw, torch.Generator().manual_seed(seed),
                     Progress(training_phases(method)[0].name))
 
