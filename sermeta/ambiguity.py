@@ -80,8 +80,7 @@ def run_scores(runs, corpus, name, table, seeds, *, read=None) -> dict:
     if _learns_labels(name):
         fix = pd.DataFrame([label_fix_rates(rows, truth) for _, rows in learned.groupby('seed')]).mean()
         out.update(fixed=fix.fix_recall, broken=fix.broken, net=fix.net)
-        if {f's_{c}' for c in CLASSES} <= set(learned.columns):
-            out.update(learned_vs_votes(learned, votes, CLASSES, label_start_scale(runs, corpus, name, seeds[0])))
+        out.update(learned_vs_votes(learned, votes, CLASSES, label_start_scale(runs, corpus, name, seeds[0])))
     return out
 
 # %% ../nbs/16c_ambiguity.ipynb #e83f24fb

@@ -10,6 +10,7 @@ import numpy as np, pandas as pd
 from .core import CLASSES, reference_label, REFERENCE_LABELS
 from .paper import PAPER_TABLE3
 from .evaluate import label_fix_rates, classification_metrics, vote_distributions, soft_label_scores
+from .meta import initial_label_logits, label_targets
 from .config import parse_setting, setting_name, Config, run_name, READINGS
 from .intervals import (LEVEL, POWER, ALPHA, paired_bootstrap, variance_components, detectable_difference, holm, holm_family, power_table,
                                verdict_word, _method_of, _paper_difference, _paired)
@@ -602,15 +603,17 @@ def label_start_scale(runs, corpus, name, seed) -> float:
 
 def learned_vs_votes(learned, votes, classes, start_scale=None) -> dict:
     """Mean JSD to the votes of the learned label distributions, of the one-hot gold labels and (given `start_scale` s)
-    of the start softmax(s x one-hot gold) the labels were learned from: labels_JSD, gold_JSD, start_JSD."""
+    of the start softmax(s x one-hot gold) the labels were learned from: labels_JSD, gold_JSD, start_JSD
+    ({} where `learned` has no label distributions, `s_<class>` columns)."""
     from scipy.spatial.distance import jensenshannon
-    from scipy.special import softmax
+    if not {f's_{c}' for c in classes} <= set(learned.columns): return {}
     rows = learned[learned.utt_id.isin(votes.index)]
     v = votes.loc[rows.utt_id].to_numpy()
-    gold = np.eye(len(classes))[rows.gold.map(list(classes).index).to_numpy()]
+    codes = rows.gold.map(list(classes).index).to_numpy(copy=True)   # writable: torch reads it for the start
     jsd = lambda p: float((jensenshannon(v, p, axis=1, base=2) ** 2).mean())
-    start = np.nan if start_scale is None else jsd(softmax(start_scale * gold, axis=1))
-    return dict(labels_JSD=jsd(rows[[f's_{c}' for c in classes]].to_numpy()), gold_JSD=jsd(gold), start_JSD=start)
+    start = np.nan if start_scale is None else jsd(label_targets(initial_label_logits(codes, len(classes), scale=start_scale).double()).numpy())
+    return dict(labels_JSD=jsd(rows[[f's_{c}' for c in classes]].to_numpy()), gold_JSD=jsd(np.eye(len(classes))[codes]),
+                start_JSD=start)
 
 def soft_label_table(runs, corpus, methods, table, classes=CLASSES, seeds=None) -> pd.DataFrame:
     "Per method: the soft-label scores of its predictions (on `seeds`, else all) against the votes; learned labels too."
@@ -623,7 +626,7 @@ def soft_label_table(runs, corpus, methods, table, classes=CLASSES, seeds=None) 
         per_seed = [soft_label_scores(p[[f'prob_{c}' for c in classes]].to_numpy(), votes.loc[p.utt_id].to_numpy(),
                                       p.gold.map(list(classes).index).to_numpy()) for _, p in preds.groupby('seed')]
         row = dict(method=m, seeds=len(read), **pd.DataFrame(per_seed).mean().to_dict())
-        if _method_of(m).learns_labels and {f's_{c}' for c in classes} <= set(learned.columns):
+        if _method_of(m).learns_labels:
             row.update(learned_vs_votes(learned, votes, classes, label_start_scale(runs, corpus, m, read[0])))
         rows.append(row)
     return pd.DataFrame(rows, columns=['method', 'seeds', 'JSD', 'KL', 'ECE', 'labels_JSD', 'start_JSD', 'gold_JSD']).set_index('method')
