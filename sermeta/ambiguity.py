@@ -277,11 +277,20 @@ def ambiguity_sentence(intervals, diverged=None, *, alpha=ALPHA) -> str:
     words = _rule_words(lw, alpha)
     return words[0].upper() + words[1:] + '.' + against_truth + notes
 
-def _who(shown) -> str:
-    "Regimes of the `shown` differences, each with its readings of Lw and the metrics shown: 'cremad (literal: WA, UA)'."
-    reading = lambda part: '; '.join(f"{role.removeprefix('Lw, ')}: {', '.join(p.metric)}"
-                                     for role, p in part.groupby('role', sort=False))
-    return ', '.join(f'{regime} ({reading(part)})' for regime, part in shown.groupby('regime', sort=False))
+def _who(shown, rows) -> str:
+    """Regimes of the `shown` differences, each with its readings of Lw and the metrics shown: 'cremad (literal: WA, UA)';
+    a metric shown alone is followed by the other metric's direction where that points the other way (a difference in
+    `rows`, not shown): 'cremad (Table 3 runner-up: WA but UA lower)'."""
+    def metrics(regime, role, p):
+        said = ', '.join(p.metric)
+        if len(p) != 1: return said
+        other = rows[(rows.regime == regime) & (rows.role == role) & (rows.metric != p.metric.iloc[0])]
+        if len(other) and np.sign(float(other['diff'].iloc[0])) == -np.sign(float(p['diff'].iloc[0])):
+            said += f" but {other.metric.iloc[0]} {'lower' if float(other['diff'].iloc[0]) < 0 else 'higher'}"
+        return said
+    reading = lambda regime, part: '; '.join(f"{role.removeprefix('Lw, ')}: {metrics(regime, role, p)}"
+                                             for role, p in part.groupby('role', sort=False))
+    return ', '.join(f'{regime} ({reading(regime, part)})' for regime, part in shown.groupby('regime', sort=False))
 
 def ambiguity_line(intervals, *, alpha=ALPHA) -> str:
     """`ambiguity_sentence`'s verdicts in one line, without the intervals: per scoring (gold labels, true emotions) and
@@ -296,8 +305,8 @@ def ambiguity_line(intervals, *, alpha=ALPHA) -> str:
             rows = lw[lw.reference_role == ref]
             if rows.empty: continue
             wins, losses, _ = _outcomes(rows, alpha)
-            if len(wins) or not len(losses): clauses.append(f"beats {REFERENCE_NAMES[ref]} in {_who(wins) if len(wins) else 'no regime'}")
-            if len(losses): clauses.append(f"loses to {REFERENCE_NAMES[ref]} in {_who(losses)}")
+            if len(wins) or not len(losses): clauses.append(f"beats {REFERENCE_NAMES[ref]} in {_who(wins, rows) if len(wins) else 'no regime'}")
+            if len(losses): clauses.append(f"loses to {REFERENCE_NAMES[ref]} in {_who(losses, rows)}")
         against = 'the gold labels' if scored == 'gold' else 'the true emotions'
         listed = ', '.join(clauses[:-1]) + ' and ' + clauses[-1] if len(clauses) > 1 else clauses[0]
         said.append(f"against {against}, learning l and w {listed}")
