@@ -283,10 +283,9 @@ def _who(shown, rows) -> str:
     `rows`, not shown): 'cremad (Table 3 runner-up: WA but UA lower)'."""
     def metrics(regime, role, p):
         said = ', '.join(p.metric)
-        if len(p) != 1: return said
-        other = rows[(rows.regime == regime) & (rows.role == role) & (rows.metric != p.metric.iloc[0])]
-        if len(other) and np.sign(float(other['diff'].iloc[0])) == -np.sign(float(p['diff'].iloc[0])):
-            said += f" but {other.metric.iloc[0]} {'lower' if float(other['diff'].iloc[0]) < 0 else 'higher'}"
+        other = rows[(rows.regime == regime) & (rows.role == role) & ~rows.metric.isin(p.metric)]
+        if len(p) == 1 and len(other) and other['diff'].iloc[0] * p['diff'].iloc[0] < 0:   # opposite signs
+            said += f" but {other.metric.iloc[0]} {'lower' if other['diff'].iloc[0] < 0 else 'higher'}"
         return said
     reading = lambda regime, part: '; '.join(f"{role.removeprefix('Lw, ')}: {metrics(regime, role, p)}"
                                              for role, p in part.groupby('role', sort=False))
