@@ -23,9 +23,10 @@ from .claims import campaign_compute, seed_span, learned_vs_votes, label_start_s
 
 # %% auto #0
 __all__ = ['REGIMES', 'LW_ROLES', 'REFERENCES', 'INTERVAL_COLUMNS', 'CAMPAIGN_SEEDS', 'CAMPAIGN_SCHEDULE', 'DIVERGED_COLUMNS',
-           'MISSING_COLUMNS', 'REFERENCE_NAMES', 'map_runs', 'regime_table', 'regime_agreement', 'run_scores',
-           'alike_seeds', 'regime_intervals', 'seed_minutes', 'ambiguity_map', 'map_markdown', 'ambiguity_sentence',
-           'ambiguity_line', 'gain_data', 'gain_figure', 'campaign_commands']
+           'MISSING_COLUMNS', 'REFERENCE_NAMES', 'SCORED_AGAINST', 'AMBIGUITY_TABLE_COLUMNS', 'map_runs',
+           'regime_table', 'regime_agreement', 'run_scores', 'alike_seeds', 'regime_intervals', 'seed_minutes',
+           'ambiguity_map', 'map_markdown', 'ambiguity_sentence', 'ambiguity_table', 'gain_data', 'gain_figure',
+           'campaign_commands']
 
 # %% ../nbs/16c_ambiguity.ipynb #fd97879a
 REGIMES = tuple(RATER_MODELS)                 # designed, cremad, cremad_half
@@ -277,40 +278,37 @@ def ambiguity_sentence(intervals, diverged=None, *, alpha=ALPHA) -> str:
     words = _rule_words(lw, alpha)
     return words[0].upper() + words[1:] + '.' + against_truth + notes
 
-def _who(shown, rows) -> str:
-    """Regimes of the `shown` differences, each with its readings of Lw and the metrics shown: 'cremad (literal: WA, UA)';
-    a metric shown alone is followed by the other metric's direction where that points the other way (a difference in
-    `rows`, not shown): 'cremad (Table 3 runner-up: WA but UA lower)'."""
-    def metrics(regime, role, p):
+def _readings(shown, rows) -> str:
+    """The readings of Lw among one regime's `shown` differences, each with the metrics shown: 'literal: WA, UA'; a metric
+    shown alone is followed by the other metric's direction where that points the other way (a difference in `rows`, not
+    shown): 'Table 3 runner-up: WA but UA lower'."""
+    def metrics(role, p):
         said = ', '.join(p.metric)
-        other = rows[(rows.regime == regime) & (rows.role == role) & ~rows.metric.isin(p.metric)]
+        other = rows[(rows.role == role) & ~rows.metric.isin(p.metric)]
         if len(p) == 1 and len(other) and other['diff'].iloc[0] * p['diff'].iloc[0] < 0:   # opposite signs
             said += f" but {other.metric.iloc[0]} {'lower' if other['diff'].iloc[0] < 0 else 'higher'}"
         return said
-    reading = lambda regime, part: '; '.join(f"{role.removeprefix('Lw, ')}: {metrics(regime, role, p)}"
-                                             for role, p in part.groupby('role', sort=False))
-    return ', '.join(f'{regime} ({reading(regime, part)})' for regime, part in shown.groupby('regime', sort=False))
+    return '; '.join(f"{role.removeprefix('Lw, ')}: {metrics(role, p)}" for role, p in shown.groupby('role', sort=False))
 
-def ambiguity_line(intervals, *, alpha=ALPHA) -> str:
-    """`ambiguity_sentence`'s verdicts in one line, without the intervals: per scoring (gold labels, true emotions) and
-    reference, the regimes where some reading of Lw beats it (or loses to it), each with that reading and the metrics shown."""
-    scorings = {scored: rows[rows.seeds >= 2] for scored in ('gold', 'truth') for rows in [_lw_rows(intervals, scored)]}
-    if scorings['gold'].empty: return _NOT_AT_TWO_SEEDS
-    said = []
-    for scored, lw in scorings.items():
-        if lw.empty: continue
-        clauses = []
-        for ref in REFERENCES:
-            rows = lw[lw.reference_role == ref]
-            if rows.empty: continue
-            wins, losses, _ = _outcomes(rows, alpha)
-            if len(wins) or not len(losses): clauses.append(f"beats {REFERENCE_NAMES[ref]} in {_who(wins, rows) if len(wins) else 'no regime'}")
-            if len(losses): clauses.append(f"loses to {REFERENCE_NAMES[ref]} in {_who(losses, rows)}")
-        against = 'the gold labels' if scored == 'gold' else 'the true emotions'
-        listed = ', '.join(clauses[:-1]) + ' and ' + clauses[-1] if len(clauses) > 1 else clauses[0]
-        said.append(f"against {against}, learning l and w {listed}")
-    regimes = ', '.join(dict.fromkeys(scorings['gold'].regime))
-    return f"Over the regimes with paired runs at two or more seeds ({regimes}): " + '; '.join(said) + '.'
+def _verdict_cell(rows, alpha) -> str:
+    "One regime's `rows` against one reference, in words: 'beats (literal: WA)', 'loses (...)', both, or 'no difference shown'."
+    if rows.empty: return 'not paired'
+    wins, losses, _ = _outcomes(rows, alpha)
+    said = [f"{word} ({_readings(part, rows)})" for word, part in (('beats', wins), ('loses', losses)) if len(part)]
+    return '; '.join(said) or 'no difference shown'
+
+SCORED_AGAINST = {'gold': 'gold labels', 'truth': 'true emotions'}
+AMBIGUITY_TABLE_COLUMNS = ['regime', 'scored against', *(f'vs {REFERENCE_NAMES[ref]}' for ref in REFERENCES)]
+
+def ambiguity_table(intervals, *, alpha=ALPHA) -> pd.DataFrame:
+    """`ambiguity_sentence`'s verdicts as a table, without the intervals: a row per regime paired at two or more seeds and
+    scoring (the gold labels, then the true emotions), a column per reference, each cell saying whether some reading of Lw
+    beats it or loses to it there, with that reading and the metrics shown."""
+    lw = pd.concat([_lw_rows(intervals, scored) for scored in SCORED_AGAINST]); lw = lw[lw.seeds >= 2]
+    rows = [[regime, against, *(_verdict_cell(part[part.reference_role == ref], alpha) for ref in REFERENCES)]
+            for regime in dict.fromkeys(lw.regime) for scored, against in SCORED_AGAINST.items()
+            for part in [lw[(lw.regime == regime) & (lw.scored == scored)]] if len(part)]
+    return pd.DataFrame(rows, columns=AMBIGUITY_TABLE_COLUMNS)
 
 # %% ../nbs/16c_ambiguity.ipynb #13fe6909
 def gain_data(intervals, agreement) -> pd.DataFrame:

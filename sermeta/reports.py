@@ -20,15 +20,15 @@ from .evaluate import classification_metrics
 from .paper import PAPER_TABLE2, PAPER_QUOTED
 
 # %% auto #0
-__all__ = ['TRAINED_WHERE', 'TABLE2_BESIDE', 'REPORT_FLOAT', 'README_MARKS', 'AMBIGUITY_LINE', 'AMBIGUITY_SENTENCE', 'TABLE_MARK',
-           'TABLE_END', 'TABLE_BLOCK', 'REPORTS', 'REPORT_CORPORA', 'REPORT_PARAMETERS', 'REPORT_PARAMETER_HELP',
-           'SWEEP_REPORTS', 'REPORT_NEEDS', 'CLOCK_FIELDS', 'table2', 'mean_sd_cells', 'per_class_columns',
-           'headline_cells', 'per_class_table', 'weight_table', 'label_updates', 'save_figure', 'save_heatmap',
-           'model_figure', 'framework_figure', 'write_table', 'schedule_check', 'reading_labels', 'run_label',
-           'verdict_summary', 'readme_results', 'fill_readme_results', 'write_readme_results', 'readme_table',
-           'fill_readme_tables', 'write_readme_tables', 'readme_corpora', 'refresh_readme', 'refresh_readmes',
-           'parameters_cell', 'report_runs', 'sweep_runs', 'missing_runs', 'report_templates', 'steady_notebook',
-           'run_reports']
+__all__ = ['TRAINED_WHERE', 'TABLE2_BESIDE', 'REPORT_FLOAT', 'README_MARKS', 'AMBIGUITY_TABLE', 'AMBIGUITY_SENTENCE',
+           'TABLE_MARK', 'TABLE_END', 'TABLE_BLOCK', 'REPORTS', 'REPORT_CORPORA', 'REPORT_PARAMETERS',
+           'REPORT_PARAMETER_HELP', 'SWEEP_REPORTS', 'REPORT_NEEDS', 'CLOCK_FIELDS', 'table2', 'mean_sd_cells',
+           'per_class_columns', 'headline_cells', 'per_class_table', 'weight_table', 'label_updates', 'save_figure',
+           'save_heatmap', 'model_figure', 'framework_figure', 'write_table', 'schedule_check', 'reading_labels',
+           'run_label', 'verdict_summary', 'readme_results', 'fill_readme_results', 'write_readme_results',
+           'readme_table', 'fill_readme_tables', 'write_readme_tables', 'readme_corpora', 'refresh_readme',
+           'refresh_readmes', 'parameters_cell', 'report_runs', 'sweep_runs', 'missing_runs', 'report_templates',
+           'steady_notebook', 'run_reports']
 
 # %% ../nbs/13_reports.ipynb #a831538b
 def _flat(metrics, classes):
@@ -210,7 +210,7 @@ def verdict_summary(verdict) -> pd.DataFrame:
             for (run, ref), part in verdict.groupby(['run', 'reference'], sort=False)]
     return pd.DataFrame(rows, columns=['comparison', 'seeds', 'WA', 'UA'])
 
-AMBIGUITY_LINE = 'ambiguity_line.md'   # the ambiguity map's verdicts in one line (sermeta.ambiguity.ambiguity_line), per corpus
+AMBIGUITY_TABLE = 'ambiguity_table.csv'   # the ambiguity map's verdicts as a table (sermeta.ambiguity.ambiguity_table), per corpus
 AMBIGUITY_SENTENCE = 'ambiguity_sentence.md'   # the same verdicts with their intervals (ambiguity_sentence), linked beside
 
 def _link(path, readme_dir) -> str:
@@ -220,18 +220,23 @@ def _link(path, readme_dir) -> str:
 
 def readme_results(reports_dir='reports', corpora=('synthetic', 'emodb'), *, readme_dir='.') -> str:
     """A README's results block, linked from `readme_dir`: each corpus's verdict summary from its committed verdict.csv,
-    then the line of each corpus's ambiguity map (its `ambiguity_line.md`) where it has one."""
+    then the verdicts of each corpus's ambiguity map (its `ambiguity_table.csv`) where it has one."""
     parts, lines = [README_MARKS[0]], []
     for corpus in corpora:
         path = Path(reports_dir)/corpus/'verdict.csv'
         if path.is_file():
             parts += [f'**{corpus}** ({_link(path, readme_dir)}; the comparisons waiting for runs: `verdict_waiting.csv`)', '',
                       verdict_summary(pd.read_csv(path)).to_markdown(index=False), '']
-        line = Path(reports_dir)/corpus/AMBIGUITY_LINE
-        if line.is_file():
+        table = Path(reports_dir)/corpus/AMBIGUITY_TABLE
+        if table.is_file():
+            said = pd.read_csv(table).fillna('')
             lines += [f'**where raters disagree** ({corpus} under each rater regime: '
-                      f'{_link(line.with_name("ambiguity_map.csv"), readme_dir)}; with every interval: '
-                      f'{_link(line.with_name(AMBIGUITY_SENTENCE), readme_dir)}): {line.read_text(encoding="utf-8").strip()}', '']
+                      f'{_link(table.with_name("ambiguity_map.csv"), readme_dir)}; with every interval: '
+                      f'{_link(table.with_name(AMBIGUITY_SENTENCE), readme_dir)}): '
+                      + ('where a reading of `Lw` beats each reference or loses to it, by a WA or UA difference whose '
+                         f'Holm-adjusted p is below {ALPHA:g}, named with the metrics shown:' if len(said) else
+                         'no regime has paired runs of `Lw` at two seeds yet'), '']
+            lines += [said.to_markdown(index=False), ''] if len(said) else []
     readings = ' and '.join(f'{label} is the run `{run}`' for run, label in reading_labels().items())
     parts += lines + [f'{readings}. An interval clear of 0 can still read "no difference shown" once its p is Holm-adjusted '
                       'over its corpus\'s table (that p then follows the words), one that misses the paper\'s number need not '

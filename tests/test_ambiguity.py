@@ -115,7 +115,7 @@ def test_the_report_runs_on_a_fabricated_tree(tmp_path):
     run_reports('synthetic', None, runs=runs, out=tmp_path/'out', names=['ambiguity'], smoke=True, progress=False)
     out = tmp_path/'out'
     for name in ('ambiguity_map.csv', 'ambiguity_map.md', 'ambiguity_gain_vs_agreement.png',
-                 'ambiguity_gain_vs_agreement.csv', 'ambiguity_sentence.md', 'ambiguity_line.md', 'ambiguity_missing.csv',
+                 'ambiguity_gain_vs_agreement.csv', 'ambiguity_sentence.md', 'ambiguity_table.csv', 'ambiguity_missing.csv',
                  'ambiguity_agreement.csv'):
         assert (out/name).is_file(), name
     figure = pd.read_csv(out/'ambiguity_gain_vs_agreement.csv')
@@ -123,6 +123,8 @@ def test_the_report_runs_on_a_fabricated_tree(tmp_path):
     agreement = pd.read_csv(out/'ambiguity_agreement.csv', index_col='regime')
     assert list(agreement.index) == list(REGIMES) and agreement.loc['designed', 'pairwise agreement'] > 0.8
     assert (out/'ambiguity_sentence.md').read_text().startswith('Over the regimes with paired runs (designed, cremad)')
-    assert (out/'ambiguity_line.md').read_text().startswith('Over the regimes with paired runs at two or more seeds (designed, cremad): '
-                                                            'against the gold labels, learning l and w ')
+    said = pd.read_csv(out/'ambiguity_table.csv')
+    assert said[['regime', 'scored against']].values.tolist() == [['designed', 'gold labels'], ['designed', 'true emotions'],
+                                                                  ['cremad', 'gold labels'], ['cremad', 'true emotions']]
+    assert said.iloc[:, 2:].stack().str.match(r'(beats|loses) \(|no difference shown$').all()
     assert '/tmp' not in (out/'notebooks'/'ambiguity.ipynb').read_text()
