@@ -426,9 +426,13 @@ def _execute_report(name, params, out) -> Path:
     "Run template `name` with papermill in `out`; write notebooks/<name>.ipynb and html/<name>.html."
     import papermill, nbformat
     from nbconvert import HTMLExporter
+    from traitlets.config import Config
     nb_path = out/'notebooks'/f'{name}.ipynb'; nb_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = nb_path.with_name(f'.{name}.running.ipynb')
-    papermill.execute_notebook(str(report_templates()/f'{name}.ipynb'), str(tmp), parameters=params,
+    # the kernel's channels encrypted (CurveZMQ) where the kernel and its client both can, plain TCP where not: this also
+    # keeps ipykernel's warning about unencrypted TCP out of the console, once per report
+    quiet = Config(KernelManager={'transport_encryption': 'auto'})
+    papermill.execute_notebook(str(report_templates()/f'{name}.ipynb'), str(tmp), parameters=params, config=quiet,
                                kernel_name='python3', language='python', progress_bar=False, cwd=str(out))
     nb = steady_notebook(nbformat.read(tmp, as_version=4))
     nb.metadata.get('papermill', {}).update(input_path=f'nbs/reports/{name}.ipynb',

@@ -155,7 +155,7 @@ def test_sensitivity_sweep_trains_named_runs_and_resumes(tmp_path, monkeypatch, 
     assert confirm.settings == (dict(lw_optimizer='adam', lr_label=0.1, lr_weight=0.1), S.LITERAL, S.CONTROL)
 
 
-def test_sensitivity_report_reads_a_sweep(tmp_path, monkeypatch, caplog):
+def test_sensitivity_report_reads_a_sweep(tmp_path, monkeypatch, caplog, capfd):
     "The sensitivity report: gains per setting, against the control, and seed by seed where a run has seeds."
     import sermeta.sweeps as S
     from sermeta.reports import run_reports
@@ -170,6 +170,7 @@ def test_sensitivity_report_reads_a_sweep(tmp_path, monkeypatch, caplog):
     [html] = run_reports('synthetic', tmp_path / 'data' / 'synthetic-scale0.02-seed0', runs=runs, out=tmp_path / 'out',
                          names=['sensitivity'], smoke=True, progress=False)
     assert 'SMOKE RUN' in html.read_text()
+    assert 'IPKernelApp' not in capfd.readouterr().err   # the kernel starts without a warning on the console
     read = lambda name: pd.read_csv(tmp_path / 'out' / f'sensitivity_{name}.csv').set_index(
         'run' if name == 'per_seed' else 'method' if name == 'vs_control' else 'setting')
     gains = read('gains')
