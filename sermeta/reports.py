@@ -230,13 +230,12 @@ def readme_results(reports_dir='reports', corpora=('synthetic', 'emodb'), *, rea
         table = Path(reports_dir)/corpus/AMBIGUITY_TABLE
         if table.is_file():
             said = pd.read_csv(table).fillna('')
-            lines += [f'**where raters disagree** ({corpus} under each rater regime: '
-                      f'{_link(table.with_name("ambiguity_map.csv"), readme_dir)}; with every interval: '
-                      f'{_link(table.with_name(AMBIGUITY_SENTENCE), readme_dir)}): '
-                      + ('where a reading of `Lw` beats each reference or loses to it, by a WA or UA difference whose '
-                         f'Holm-adjusted p is below {ALPHA:g}, named with the metrics shown:' if len(said) else
-                         'no regime has paired runs of `Lw` at two seeds yet'), '']
-            lines += [said.to_markdown(index=False), ''] if len(said) else []
+            lead = (f'**where raters disagree** ({corpus} under each rater regime: '
+                    f'{_link(table.with_name("ambiguity_map.csv"), readme_dir)}; with every interval: '
+                    f'{_link(table.with_name(AMBIGUITY_SENTENCE), readme_dir)}): ')
+            lines += ([lead + 'where a reading of `Lw` beats each reference or loses to it, by a WA or UA difference whose '
+                       f'Holm-adjusted p is below {ALPHA:g}, named with the metrics shown:', '', said.to_markdown(index=False), '']
+                      if len(said) else [lead + 'no regime has paired runs of `Lw` at two seeds yet', ''])
     readings = ' and '.join(f'{label} is the run `{run}`' for run, label in reading_labels().items())
     parts += lines + [f'{readings}. An interval clear of 0 can still read "no difference shown" once its p is Holm-adjusted '
                       'over its corpus\'s table (that p then follows the words), one that misses the paper\'s number need not '
