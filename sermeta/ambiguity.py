@@ -326,7 +326,6 @@ def gain_figure(data):
     roles = list(dict.fromkeys(data.role)); colours = dict(zip(roles, sns.color_palette('tab10', len(roles))))
     reach = float(data['diff'].abs().max()) + 10   # an interval wider than the frame is cut at it
     scorings = [s for s in ('gold', 'truth') if s in set(data.scored)]
-    against = {'gold': 'against the gold labels', 'truth': 'against the true emotions'}
     legend_inches = 0.3 * ((len(roles) + 3) // 4) + 0.2   # a strip below the panels for the legend, four rows to a line
     height = 4.5 * len(scorings) + legend_inches
     fig, axes = plt.subplots(len(scorings), 2, figsize=(12, height), sharey=True, squeeze=False)
@@ -340,7 +339,7 @@ def gain_figure(data):
         ax.axhline(0, color='grey', lw=0.8); ax.set_ylim(-reach, reach)
         ax.set_xticks(range(len(where)), [f"{r}\nagreement {a:.2f}\ngold right {g:.0f} %" for r, a, g in
                                           zip(regimes.regime, regimes['pairwise agreement'], regimes['gold right %'])])
-        ax.set_title(f'{metric} gain over the baseline {against[scored]} (95 % interval)', fontsize=10)
+        ax.set_title(f'{metric} gain over the baseline against the {SCORED_AGAINST[scored]} (95 % interval)', fontsize=10)
         ax.set_ylabel('percentage points')
     handles, labels = axes[0, 0].get_legend_handles_labels()   # one legend below the panels, over no point
     fig.legend(handles, labels, loc='lower center', ncol=min(len(roles), 4), fontsize=9, frameon=False)
