@@ -40,7 +40,7 @@ def test_reproduce_end_to_end(tmp_path, capsys):
     assert t2.loc['Lw', 'paper_WA'] == 65.9 and bool(t2.loc['cycle_gan', 'quoted'])
     assert t2.loc['Lw', ['devices', 'precision', 'nodes']].tolist() == ['cpu', 'fp32', 'local']   # where it trained: here
     assert pd.read_csv(rep / 'balanced_wa_ua.csv', index_col=0).nodes.eq('local').all()
-    paired = pd.read_csv(rep / 'balanced_gains.csv', index_col=0)   # Lw against the baseline on their common seed
+    paired = pd.read_csv(rep / 'balanced_gains.csv')   # Lw against the baseline on their common seed
     assert paired.method.eq('Lw').all() and paired.verdict.eq('seed spread unknown').all() and (paired.seeds == 1).all()
     # table2.md: WA and UA first; the per-class scores apart, of the methods run here, equal to table2.csv's
     assert [c.strip() for c in (rep / 'table2.md').read_text().split('\n')[0].split('|')[2:4]] == ['WA', 'UA']
