@@ -8,6 +8,10 @@ reader sees them without running anything; cells flagged `slow` or `notest` stay
 output differs from the committed one. Only text is compared (stdout, and the plain-text form of
 results and displays): stderr (warnings, progress bars) is dropped, and images are stored but not
 compared, since their bytes depend on the plotting library's version.
+
+Some cells read a real corpus kept beside the checkout (`../shared/data/emodb`, `../shared/data/cremad`), guarded
+by `if <its folder>.exists():`, and print nothing where it is absent: there their committed outputs are neither
+compared nor overwritten (`cells_without_their_data`).
 """
 import json, os, re, subprocess, sys
 from pathlib import Path
@@ -15,6 +19,26 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SKIP_FLAGS = {'slow', 'notest'}
 _ADDRESS = re.compile(r' at 0x[0-9a-f]+')
+
+
+_DATA_FOLDER = re.compile(r"^(\w+) = Path\('([^']*shared/data/\w+)'\)", re.M)   # _emodb = Path('../../shared/data/emodb')
+_GUARD = re.compile(r'^if (\w+(?:\(\))?)\.exists\(\):', re.M)                        # if _emodb.exists():
+
+
+def cells_without_their_data(path) -> dict:
+    """Cell index -> the absent folder it guards on, for the cells of notebook `path` whose real corpus is not
+    here: a folder a cell names as `NAME = Path('../../shared/data/<corpus>')` (relative to the notebook), or
+    CREMA-D's `default_cremad_root()`, tested at the top of a cell as `if NAME.exists():`."""
+    from sermeta.raters import default_cremad_root
+    path = Path(path).resolve()
+    sources = [''.join(c['source']) if c['cell_type'] == 'code' else '' for c in json.loads(path.read_text())['cells']]
+    folders = {'default_cremad_root()': default_cremad_root()}
+    for source in sources: folders.update({name: (path.parent/rel).resolve() for name, rel in _DATA_FOLDER.findall(source)})
+    absent = {}
+    for i, source in enumerate(sources):
+        missing = [folders[g] for g in _GUARD.findall(source) if g in folders and not folders[g].exists()]
+        if missing: absent[i] = missing[0]
+    return absent
 
 
 def _skipped(cell) -> bool:
@@ -80,11 +104,12 @@ def committed_outputs(path) -> list:
 
 def write(path):
     "Execute `path` and store its fresh outputs in it (nbdev_clean keeps outputs, drops the rest)."
-    fresh = execute(path)
+    fresh, absent = execute(path), cells_without_their_data(path)
     raw = json.loads(Path(path).read_text())
     assert len(raw['cells']) == len(fresh), f'{path}: cells changed while running'
-    for cell, outs in zip(raw['cells'], fresh):
-        if cell['cell_type'] == 'code': cell['outputs'], cell['execution_count'] = outs, None
+    for i, (cell, outs) in enumerate(zip(raw['cells'], fresh)):
+        if cell['cell_type'] == 'code' and i not in absent: cell['outputs'], cell['execution_count'] = outs, None
+    if absent: print(f'  kept the stored outputs of cells {sorted(absent)}: their data is not here')
     Path(path).write_text(json.dumps(raw, indent=1, ensure_ascii=False) + '\n')
     subprocess.run(['nbdev_clean', '--fname', str(path)], check=True, cwd=REPO)
 
